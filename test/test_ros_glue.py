@@ -1,0 +1,62 @@
+"""ROS glue over real rclpy: parameter specs, trajectory conversion across DDS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.parameter import Parameter
+from ros_harness import wait_for
+from trajectory_msgs.msg import JointTrajectory
+
+from wam_ros.ros.parameters import Param, ParameterError, declare_params
+from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
+from wam_ros.trajectory import Trajectory
+
+SPECS = [
+    Param("rate", 100.0, "publish rate [Hz]", range=(1.0, 500.0), dynamic=True),
+    Param("mode", "stream", "output mode", choices=("stream", "trajectory"), dynamic=True),
+    Param("joints", ["a", "b"], "joint names"),
+]
+
+
+def _node_with(ros, name, overrides):
+    return rclpy.create_node(
+        name, context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]
+    )
+
+
+def test_declare_params_accepts_defaults_and_guards_runtime_changes(ros):
+    node = _node_with(ros, "p_ok", {})
+    changed = []
+    values = declare_params(node, SPECS, on_change=lambda n, v: changed.append((n, v)))
+    assert values == {"rate": 100.0, "mode": "stream", "joints": ["a", "b"]}
+    res = node.set_parameters([Parameter("rate", value=1000.0)])[0]
+    assert not res.successful and "rate" in res.reason
+    res = node.set_parameters([Parameter("mode", value="bogus")])[0]
+    assert not res.successful and "mode" in res.reason
+    assert node.set_parameters([Parameter("mode", value="trajectory")])[0].successful
+    assert changed == [("mode", "trajectory")]
+    node.destroy_node()
+
+
+@pytest.mark.parametrize(("overrides", "needle"), [({"rate": 0.5}, "rate"), ({"mode": "x"}, "mode")])
+def test_bad_value_at_start_names_parameter(ros, overrides, needle):
+    node = _node_with(ros, "p_bad", overrides)
+    with pytest.raises(ParameterError, match=needle):
+        declare_params(node, SPECS)
+    node.destroy_node()
+
+
+def test_trajectory_round_trip_over_dds(ros):
+    received = ros.collect(JointTrajectory, "/glue_test/traj")
+    pub = ros.node.create_publisher(JointTrajectory, "/glue_test/traj", 10)
+    traj = Trajectory(12.5, ("j1", "j2"), [0.1, 0.2], [[1, 2], [3, 4]], velocities=[[0, 0], [1, 1]])
+    wait_for(lambda: pub.get_subscription_count() > 0, 5)
+    pub.publish(trajectory_to_msg(traj))
+    wait_for(lambda: received, 5)
+    back = trajectory_from_msg(received[0])
+    assert back.stamp == pytest.approx(12.5) and back.joint_names == ("j1", "j2")
+    np.testing.assert_allclose(back.positions, traj.positions)
+    np.testing.assert_allclose(back.velocities, traj.velocities)
+    assert back.accelerations is None

@@ -1,0 +1,267 @@
+"""TinyWAM model, batch format and checkpoints (no ROS)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from wam_ros.tiny_wam import (
+    CheckpointError,
+    CheckpointMeta,
+    Normalization,
+    TinyWam,
+    TinyWamConfig,
+    TinyWamConfigError,
+    check_compatible,
+    example_batch,
+    load_checkpoint,
+    load_meta,
+    save_checkpoint,
+    tokenize,
+)
+
+torch.set_num_threads(2)
+JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")
+SMALL = dict(image_size=(32, 32), d_model=32, num_layers=2, num_heads=2, ae_channels=(8, 16, 16),
+             action_horizon=8, frame_stride=4, num_steps=3)
+
+
+def small_model(**kw) -> TinyWam:
+    torch.manual_seed(0)
+    return TinyWam(TinyWamConfig(**{**SMALL, **kw}))
+
+
+def test_loss_forward_backward_shapes_and_gradients():
+    m = small_model()
+    batch = example_batch(m.cfg, batch_size=3)
+    assert batch["images"].shape == (3, 2, 1, 3, 32, 32)
+    assert batch["future_frames"].shape == (3, 2, 2, 3, 32, 32)
+    assert batch["actions"].shape == (3, 8, 7) and batch["instruction_ids"].dtype == torch.long
+    out = m.loss(batch)
+    assert set(out) == {"loss", "action", "frame", "recon", "goal"}
+    assert all(torch.isfinite(v) for v in out.values())
+    out["loss"].backward()
+    torch.optim.SGD(m.parameters(), lr=0.1).step()  # the output heads start at zero (as in DiT): move them once
+    m.zero_grad()
+    m.loss(batch)["loss"].backward()
+    # every learned part gets gradient: encoder, transformer, both heads, text embedding
+    for name in ("autoencoder.encoder.0.weight", "autoencoder.decoder.0.weight", "blocks.0.qkv.weight",
+                 "action_out.weight", "frame_out.weight", "text_embed.weight", "state_in.weight",
+                 "context_encoder.net.0.weight", "goal_query", "goal_out.weight"):
+        g = dict(m.named_parameters())[name].grad
+        assert g is not None and g.abs().sum() > 0, name
+
+
+def test_sample_shapes_and_action_only_path_gives_same_actions():
+    m = small_model().eval()
+    b = example_batch(m.cfg, batch_size=2)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    a_full, tok = m.sample(b["images"], b["state"], b["instruction_ids"], 4, True, g1)
+    a_fast, none = m.sample(b["images"], b["state"], b["instruction_ids"], 4, False, g2)
+    assert a_full.shape == (2, 8, 7) and none is None
+    frames = m.decode_tokens(tok)
+    assert frames.shape == (2, 2, 2, 3, 32, 32) and frames.abs().max() <= 1
+    torch.testing.assert_close(a_full, a_fast)
+
+
+def test_instruction_changes_the_actions():
+    m = small_model()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    for _ in range(3):  # break the zero-initialised heads' symmetry
+        opt.zero_grad()
+        m.loss(example_batch(m.cfg, 2))["loss"].backward()
+        opt.step()
+    m.eval()
+    b = example_batch(m.cfg, 1)
+    other = tokenize(["reach the blue cube"], m.cfg.vocab_size, m.cfg.max_text_tokens)
+    a1, _ = m.sample(b["images"], b["state"], b["instruction_ids"], 2, False, torch.Generator().manual_seed(0))
+    a2, _ = m.sample(b["images"], b["state"], other, 2, False, torch.Generator().manual_seed(0))
+    assert not torch.allclose(a1, a2)
+
+
+def test_overfits_a_tiny_batch():
+    """Loss (evaluated at fixed flow times/noise) falls on one fixed batch in a few dozen steps."""
+    m = small_model()
+    batch = example_batch(m.cfg, batch_size=2, seed=1)
+
+    def evaluate() -> dict[str, float]:
+        torch.manual_seed(123)
+        with torch.no_grad():
+            outs = [m.loss(batch) for _ in range(4)]
+        return {k: float(np.mean([float(o[k]) for o in outs])) for k in outs[0]}
+
+    before = evaluate()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for _ in range(40):
+        opt.zero_grad()
+        m.loss(batch)["loss"].backward()
+        opt.step()
+    after = evaluate()
+    assert after["loss"] < 0.85 * before["loss"], (before, after)
+    assert after["action"] < 0.95 * before["action"] and after["frame"] < 0.8 * before["frame"], (before, after)
+    assert after["goal"] < 0.5 * before["goal"], (before, after)
+
+
+@pytest.mark.parametrize("mode", ["delta", "absolute"])
+def test_action_mode_sets_what_the_chunk_is_relative_to(mode):
+    """A fresh model's flow heads are zero, so the sampled chunk is the noise mapped through the action
+    normalisation: shifting the measured state shifts a delta-mode chunk by exactly that much."""
+    m = small_model(action_mode=mode).eval()
+    b = example_batch(m.cfg, batch_size=1)
+    shift = torch.linspace(-0.3, 0.3, m.cfg.num_joints)
+    a0, _ = m.sample(b["images"], b["state"], b["instruction_ids"], 2, False, torch.Generator().manual_seed(1))
+    a1, _ = m.sample(b["images"], b["state"] + shift, b["instruction_ids"], 2, False, torch.Generator().manual_seed(1))
+    expected = shift.expand_as(a0) if mode == "delta" else torch.zeros_like(a0)
+    torch.testing.assert_close(a1 - a0, expected)
+
+
+def test_coord_channels_let_the_context_encoder_see_where_a_pixel_is():
+    """Without coordinates a conv encoder is translation-equivariant: a uniform image gives the same
+    token in every interior cell. With them, the cells differ."""
+    flat = torch.zeros(1, 3, 64, 64)  # cells (3, 3) and (4, 4) see no padding (receptive field 34 px)
+    for coords, same in ((False, True), (True, False)):
+        enc = small_model(coord_channels=coords, image_size=(64, 64)).context_encoder
+        tok = enc(flat)[0, :64].reshape(8, 8, -1)  # the grid tokens (keypoint tokens follow)
+        assert torch.allclose(tok[3, 3], tok[4, 4], atol=1e-6) is same
+
+
+def test_keypoint_tokens_are_the_soft_argmax_of_their_feature_maps():
+    """Spatial softmax: a feature map with one strong peak puts its keypoint on that pixel, in
+    [-1, 1] image coordinates; each context frame gets (H/8)*(W/8) grid tokens + K keypoint tokens."""
+    m = small_model(image_size=(64, 64), keypoints=3)
+    enc = m.context_encoder
+    assert enc(torch.zeros(2, 3, 64, 64)).shape == (2, 64 + 3, m.cfg.d_model)
+    peaks = [(5, 20), (31, 0), (16, 16)]  # (row, col) on the 32x32 stem grid
+
+    def spikes(h: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(h.shape[0], 3, 32, 32)
+        for i, (r, c) in enumerate(peaks):
+            out[:, i, r, c] = 30.0
+        return out
+
+    object.__setattr__(enc, "kp_net", spikes)  # a stand-in head with known maps (not a Module)
+    pos = enc.keypoint_positions(torch.zeros(1, 32, 32, 32))[0]
+    expected = torch.tensor([[-1 + 2 * r / 31, -1 + 2 * c / 31] for r, c in peaks])
+    assert torch.allclose(pos, expected, atol=1e-3)
+    assert m.n_ctx == m.cfg.num_cameras * m.cfg.context_frames * (64 + 3)
+
+
+def test_tokenizer_is_stable_and_pads():
+    ids = tokenize(["Reach the red cube.", ""], 1024, 6)
+    assert ids.shape == (2, 6)
+    assert (ids[0, :4] > 0).all() and (ids[0, 4:] == 0).all() and (ids[1] == 0).all()
+    assert torch.equal(ids[0, :4], tokenize(["reach the red cube"], 1024, 6)[0, :4])
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"image_size": (30, 32)}, "image_size"), ({"future_frames": 3, "frame_stride": 4}, "future_frames"),
+     ({"d_model": 30, "num_heads": 4}, "d_model"), ({"num_steps": 0}, "num_steps"),
+     ({"action_mode": "velocity"}, "action_mode"), ({"keypoints": -1}, "keypoints")],
+)
+def test_bad_config_names_the_field(kw, field):
+    with pytest.raises(TinyWamConfigError, match=field):
+        TinyWamConfig(**{**SMALL, **kw})
+
+
+def _meta(m: TinyWam, **kw) -> CheckpointMeta:
+    norm = Normalization(np.arange(7.0), np.full(7, 2.0), np.full(7, -1.0), np.full(7, 0.5))
+    return CheckpointMeta(kw.get("joints", JOINTS), kw.get("cameras", ("scene", "wrist")), 0.1, m.cfg, norm,
+                          {"note": "test"})
+
+
+def test_checkpoint_round_trip(tmp_path):
+    m = small_model().eval()
+    save_checkpoint(tmp_path / "ck", m, _meta(m))
+    assert (tmp_path / "ck" / "model.safetensors").is_file()
+    cfg = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert cfg["joint_names"] == list(JOINTS) and cfg["image_size"] == [32, 32] and cfg["action_horizon"] == 8
+    assert cfg["action_period"] == 0.1 and cfg["normalization"]["state_std"] == [2.0] * 7
+    m2, meta = load_checkpoint(tmp_path / "ck")
+    assert meta.joint_names == JOINTS and meta.cameras == ("scene", "wrist") and meta.extra == {"note": "test"}
+    for (k, v), (k2, v2) in zip(m.state_dict().items(), m2.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    torch.testing.assert_close(m2.action_mean, torch.full((7,), -1.0))
+    b = example_batch(m.cfg, 1)
+    m.set_normalization(*(torch.as_tensor(getattr(meta.normalization, k)) for k in
+                          ("state_mean", "state_std", "action_mean", "action_std")))
+    a1, _ = m.sample(b["images"], b["state"], b["instruction_ids"], 2, False, torch.Generator().manual_seed(1))
+    a2, _ = m2.sample(b["images"], b["state"], b["instruction_ids"], 2, False, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a1, a2)
+
+
+@pytest.mark.parametrize(
+    ("kw", "needle"),
+    [
+        ({"joint_names": ("a", "b", "c", "d", "e", "f", "g")}, "joint names mismatch"),
+        ({"cameras": ("scene",)}, r"cameras mismatch.*missing \['wrist'\]"),
+        ({"cameras": ("scene", "wrist", "top")}, r"unexpected \['top'\]"),
+        ({"image_size": (64, 64)}, "image size mismatch"),
+    ],
+)
+def test_check_compatible_names_each_mismatch(tmp_path, kw, needle):
+    m = small_model()
+    save_checkpoint(tmp_path, m, _meta(m))
+    meta = load_meta(tmp_path)
+    check_compatible(meta, JOINTS, ("wrist", "scene"), (32, 32))  # matching (camera order free) passes
+    args = {"joint_names": JOINTS, "cameras": ("scene", "wrist"), "image_size": (32, 32), **kw}
+    with pytest.raises(CheckpointError, match=needle):
+        check_compatible(meta, **args)
+
+
+def test_missing_or_corrupt_checkpoint_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "nope")
+    m = small_model()
+    save_checkpoint(tmp_path, m, _meta(m))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["model"]["d_model"] = 64  # weights no longer fit
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path)
+    cfg["model"]["d_model"] = 32
+    cfg["normalization"]["action_std"] = [0.0] * 7
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="std must be positive"):
+        load_meta(tmp_path)
+    with pytest.raises(CheckpointError, match="joint_names"):
+        save_checkpoint(tmp_path / "x", m, _meta(m, joints=("a", "b")))
+
+
+def test_cached_prefix_sampling_equals_full_denoiser():
+    """sample() reuses the prefix keys/values across flow steps; the full network gives the same velocities."""
+    m = small_model()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    for _ in range(2):
+        opt.zero_grad()
+        m.loss(example_batch(m.cfg, 2))["loss"].backward()
+        opt.step()
+    m.eval()
+    b = example_batch(m.cfg, 2, seed=3)
+    with torch.no_grad():
+        prefix = m._prefix(m.context_tokens(b["images"]), b["state"], b["instruction_ids"])
+        mask = m._mask(True, b["instruction_ids"])
+        x_act, x_fut = torch.randn(2, 8, 7), torch.randn(2, m.n_fut, m.cfg.token_dim)
+        t = torch.tensor([0.2, 0.7])
+        full = m.denoise(prefix, mask, x_act, t, x_fut, t)
+        cached = m.denoise_cached(m.encode_prefix(prefix, mask), mask, x_act, t, x_fut, t)
+    torch.testing.assert_close(full[0], cached[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(full[1], cached[1], rtol=1e-4, atol=1e-5)
+
+
+def test_both_context_encoders_train_and_sample():
+    """conv: own 8x8-pixel-grid tokens for the observed frames; latent: the autoencoder's latents."""
+    for kind, per_frame in (("conv", 4 + 16), ("latent", 1)):  # conv: 4 grid + 16 keypoint tokens
+        cfg = TinyWamConfig(image_size=(16, 16), d_model=32, num_layers=1, num_heads=2, ae_channels=(8, 8, 8),
+                            action_horizon=8, future_frames=1, frame_stride=4, context_encoder=kind)
+        m = TinyWam(cfg)
+        assert m.n_ctx == cfg.num_cameras * cfg.context_frames * per_frame
+        b = example_batch(cfg, 2)
+        m.loss(b)["loss"].backward()
+        actions, _ = m.sample(b["images"], b["state"], b["instruction_ids"], 2, with_frames=False)
+        assert actions.shape == (2, 8, 7) and torch.isfinite(actions).all()
+    with pytest.raises(TinyWamConfigError, match="context_encoder"):
+        TinyWamConfig(context_encoder="resnet")

@@ -1,0 +1,107 @@
+"""wam-train on a small LeRobot v3 dataset written by the project's own writer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wam_ros.dataset.lerobot_v3 import DatasetSpec
+from wam_ros.dataset.writer import LeRobotDatasetWriter
+from wam_ros.policies.tiny_wam_policy import TinyWamPolicy
+from wam_ros.policy import Observation
+from wam_ros.training import TrainOptions, make_sample, split_episodes, train
+
+JOINTS = ("j1", "j2", "j3")
+TINY = {"image_size": [16, 16], "d_model": 32, "num_layers": 1, "num_heads": 2, "ae_channels": [8, 8, 8],
+        "action_horizon": 4, "future_frames": 1, "frame_stride": 4, "num_steps": 2}  # fmt: skip
+
+
+def _write_dataset(root, episodes=6, length=12):
+    """Each episode: a bright square whose column encodes the direction the joints then move."""
+    w = LeRobotDatasetWriter(root, DatasetSpec(fps=10, joint_names=JOINTS, cameras={"scene": (16, 16)}))
+    for e in range(episodes):
+        direction = 1.0 if e % 2 else -1.0
+        w.start_episode("reach the red cube" if e % 2 else "reach the blue cube")
+        for t in range(length):
+            img = np.zeros((16, 16, 3), np.uint8)
+            img[4:12, (10 if direction > 0 else 2) : (14 if direction > 0 else 6)] = 255
+            q = np.full(3, direction * 0.05 * t, np.float32)
+            w.add_frame(q, q + direction * 0.05, {"scene": img}, stamp=t / 10)
+        w.save_episode()
+    w.close()
+
+
+def test_train_writes_a_checkpoint_that_the_policy_loads(tmp_path):
+    _write_dataset(tmp_path / "ds")
+    out = tmp_path / "ckpt"
+    train(TrainOptions(tmp_path / "ds", out, steps=60, batch_size=8, lr=3e-3, eval_every=20, checkpoint_every=30,
+                       val_episodes=2, num_threads=1, model=TINY))
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["joint_names"] == list(JOINTS) and meta["cameras"] == ["scene"]
+    assert meta["action_period"] == pytest.approx(0.1)
+    hist = meta["extra"]["history"]
+    assert [h["step"] for h in hist] == [20, 40, 60]
+    assert hist[-1]["train"]["loss"] < hist[0]["train"]["loss"] * 1.5  # finite and not diverging
+    assert all(np.isfinite(h["val"]["loss"]) for h in hist)
+    policy = TinyWamPolicy(out, device="cpu", joint_names=JOINTS, cameras=["scene"])
+    pred = policy.infer(Observation({"scene": np.zeros((48, 64, 3), np.uint8)}, np.zeros(3), "reach", 0.0))
+    assert pred.actions.shape == (4, 3) and np.all(np.isfinite(pred.actions))
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    _write_dataset(tmp_path / "ds", episodes=3)
+    out = tmp_path / "ckpt"
+    opts = dict(batch_size=4, eval_every=10, checkpoint_every=10, val_episodes=1, num_threads=1, model=TINY)
+    train(TrainOptions(tmp_path / "ds", out, steps=10, **opts))
+    train(TrainOptions(tmp_path / "ds", out, steps=20, resume=True, **opts))
+    hist = json.loads((out / "config.json").read_text())["extra"]["history"]
+    assert [h["step"] for h in hist] == [10, 20]
+
+
+def test_windows_align_actions_to_the_next_frames():
+    from wam_ros.tiny_wam.model import TinyWamConfig
+    from wam_ros.training import Episode
+
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 1, "num_cameras": 1, "context_frames": 2})
+    frames = np.arange(5, dtype=np.uint8)[None, :, None, None, None] * np.ones((1, 5, 16, 16, 3), np.uint8)
+    ep = Episode("t", np.arange(5.0)[:, None], 10 + np.arange(5.0)[:, None], frames)
+    s = make_sample(ep, 1, cfg)
+    assert s["actions"][:, 0].tolist() == [12, 13, 14, 14]  # action i is the command at frame t+1+i
+    assert s["images"][0, :, 0, 0, 0].tolist() == [0, 1]  # context: frames t-1, t
+    assert s["future_frames"][0, :, 0, 0, 0].tolist() == [4]  # frame step 4 -> clipped to the last frame
+    assert s["state"].tolist() == [1.0]
+    assert s["goal"].tolist() == [4.0]  # the goal token's target: the state the episode ends in
+
+
+def test_colour_augmented_windows_rename_the_target_with_its_pixels():
+    import torch
+
+    from wam_ros.tiny_wam.color_permutation import COLOR_WORDS
+    from wam_ros.tiny_wam.model import TinyWamConfig, tokenize
+    from wam_ros.training import Episode, WindowSampler
+
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 1, "num_cameras": 1})
+    frames = np.full((1, 3, 16, 16, 3), 128, np.uint8)
+    frames[:, :, 4:8, 4:8] = (220, 20, 20)  # the red cube, which the instruction names
+    ep = Episode("reach the red cube", np.zeros((3, 1)), np.ones((3, 1)), frames)
+    sampler = WindowSampler([ep], cfg, seed=0, augment_colors=True)
+    seen = set()
+    for _ in range(12):
+        b = sampler.batch(4)
+        cube = b["images"][:, 0, 0, :, 5, 5]  # [B, 3] in [-1, 1]
+        for ids, rgb, fut in zip(b["instruction_ids"], cube, b["future_frames"][:, 0, 0, :, 5, 5], strict=True):
+            named = COLOR_WORDS[int(rgb.argmax())]
+            assert torch.equal(ids, tokenize([f"reach the {named} cube"], cfg.vocab_size, cfg.max_text_tokens)[0])
+            assert torch.equal(rgb, fut)  # context and future frames permuted alike
+            seen.add(named)
+        assert (b["images"][:, 0, 0, :, 0, 0] == b["images"][0, 0, 0, :, 0, 0]).all()  # the grey scene stays
+        assert (b["actions"] == 1).all()
+    assert seen == set(COLOR_WORDS)
+
+
+def test_split_is_by_episode_and_deterministic():
+    a = split_episodes(20, 0.1, seed=3)
+    assert a == split_episodes(20, 0.1, seed=3)
+    assert len(a[1]) == 2 and not set(a[0]) & set(a[1])

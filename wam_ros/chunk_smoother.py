@@ -1,0 +1,438 @@
+"""The action-chunk smoother: late, overlapping chunks in, one jerk-limited reference out.
+
+ROS-free and clock-free: the caller passes ``now`` (node clock, or a simulated clock
+in a benchmark) to ``add_chunk`` and ``step``. Pipeline per tick::
+
+    chunks --(align to stamp, reject bad)--> strategy --> raw plan(t) --> jerk-limited filter --> command
+
+- Chunks are aligned to their observation stamp; at arrival ``t_s`` the strategy
+  (chunk_blending) rebuilds the plan for ``t >= t_s`` only, so steps whose time has
+  passed are never replayed. The delay ``t_s - stamp`` is measured, not assumed.
+- When the plan runs out the raw target holds the last step (the filter decelerates
+  into it: no jump, no extrapolation); after ``chunk_timeout`` without a chunk the
+  filter brakes to rest where it is.
+- ``reset`` (start, re-arm) puts both plan and filter at the measured joint state,
+  so the first command equals it.
+- ``stats()`` gives the diagnostics (keys documented in docs/chunk_smoother.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+
+from wam_ros.chunk_blending import (
+    MASKS,
+    STRATEGIES,
+    AlignedChunk,
+    Plan,
+    blend_latest,
+    blend_rtc,
+    blend_temporal_ensemble,
+)
+from wam_ros.jerk_limited_filter import JerkLimitedFilter
+from wam_ros.joint_state import positions_in_order
+from wam_ros.robot_model import RobotModel
+from wam_ros.trajectory import Trajectory, TrajectoryError
+
+GRIPPER_MODES = ("continuous", "binary")
+#: After this many missed ticks in one step() the filter time is resynchronised instead of caught up.
+MAX_CATCHUP_TICKS = 100
+
+
+@dataclass(frozen=True)
+class SmootherConfig:
+    """Tuning of the smoother; every field except ``dt`` may change at run time."""
+
+    strategy: str = "rtc_blend"
+    ensemble_k: float = 0.01  # temporal_ensemble: weight exp(-k*i), i = 0 for the oldest chunk
+    blend_horizon: float = 0.3  # rtc_blend: seconds over which old -> new
+    blend_mask: str = "exp"  # rtc_blend: linear | exp soft mask
+    commit_time: float = 0.0  # rtc_blend: extra seconds after arrival kept frozen to the old plan
+    gripper_mode: str = "continuous"  # continuous | binary (open/close at a threshold)
+    gripper_threshold: float = 0.5  # binary: fraction of the gripper range above which it opens fully
+    max_chunk_age: float = 2.0  # chunks older than this at arrival are rejected
+    chunk_timeout: float = 2.0  # brake to rest after this long without a chunk (0: never)
+    track_lookahead: float = 0.2  # filter intercepts the plan this far ahead [s] (0: chase it time-optimally)
+    smoothing_window: float = 0.2  # triangular smoothing of the plan [s] (<= track_lookahead)
+    dt: float = 0.01  # filter tick
+
+    def validated(self) -> SmootherConfig:
+        """Raise ValueError naming the first bad field; return self."""
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy {self.strategy!r}: must be one of {list(STRATEGIES)}")
+        if self.blend_mask not in MASKS:
+            raise ValueError(f"blend_mask {self.blend_mask!r}: must be one of {list(MASKS)}")
+        if self.gripper_mode not in GRIPPER_MODES:
+            raise ValueError(f"gripper_mode {self.gripper_mode!r}: must be one of {list(GRIPPER_MODES)}")
+        for name, lo, hi in (
+            ("ensemble_k", -10.0, 10.0),
+            ("blend_horizon", 0.0, 10.0),
+            ("commit_time", 0.0, 5.0),
+            ("gripper_threshold", 0.0, 1.0),
+            ("max_chunk_age", 0.0, 60.0),
+            ("chunk_timeout", 0.0, 600.0),
+            ("track_lookahead", 0.0, 2.0),
+            ("smoothing_window", 0.0, 2.0),
+            ("dt", 1e-4, 1.0),
+        ):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                raise ValueError(f"{name} = {v!r}: must be within [{lo}, {hi}]")
+        if self.smoothing_window > self.track_lookahead:
+            raise ValueError(
+                f"smoothing_window = {self.smoothing_window} must not exceed track_lookahead = "
+                f"{self.track_lookahead} (the filter would look at instants already past)"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class ChunkVerdict:
+    accepted: bool
+    reason: str = ""  # why it was rejected (empty when accepted)
+    dropped_steps: int = 0  # steps already in the past on arrival (skipped, never replayed)
+
+
+@dataclass(frozen=True)
+class Command:
+    """The filtered reference at ``stamp`` (+ ``target``: what the filter aimed at, see filter_target)."""
+
+    stamp: float
+    positions: np.ndarray
+    velocities: np.ndarray
+    accelerations: np.ndarray
+    target: np.ndarray
+
+
+@dataclass
+class _Running:
+    """Running min/mean/max/last of a scalar statistic."""
+
+    count: int = 0
+    last: float = math.nan
+    total: float = 0.0
+    max: float = 0.0
+    recent: deque = field(default_factory=lambda: deque(maxlen=200))
+
+    def add(self, v: float) -> None:
+        self.count += 1
+        self.last = v
+        self.total += v
+        self.max = max(self.max, v) if self.count > 1 else v
+        self.recent.append(v)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+    def p95(self) -> float:
+        return float(np.percentile(list(self.recent), 95)) if self.recent else math.nan
+
+
+class ChunkSmoother:
+    """Chunks + measured joint state in, a jerk-limited joint reference out (see module doc)."""
+
+    def __init__(self, robot: RobotModel, config: SmootherConfig | None = None) -> None:
+        self.config = (config or SmootherConfig()).validated()
+        self.joint_names = robot.actuated_joints
+        lim = robot.limits(self.joint_names)
+        self.lower, self.upper = lim["lower"], lim["upper"]
+        self.max_velocity, self.max_acceleration, self.max_jerk = lim["velocity"], lim["acceleration"], lim["jerk"]
+        self.gripper_idx = np.array([self.joint_names.index(n) for n in robot.gripper_joints], dtype=int)
+        self._filter = JerkLimitedFilter(
+            lim["velocity"], lim["acceleration"], lim["jerk"], self.config.dt, self.joint_names,
+            lim["lower"], lim["upper"],
+        )
+        self._check_gripper_config(self.config)
+        self._measured: np.ndarray | None = None
+        self._measured_stamp = math.nan
+        self._plan: Plan | None = None
+        self._chunks: list[AlignedChunk] = []
+        self._t = math.nan  # time of the filter state
+        self._last: Command | None = None
+        self._newest_stamp = -math.inf
+        self._last_arrival = math.nan
+        self._braking = False
+        self._reset_stats()
+
+    # ------------------------------------------------------------------ configuration
+    def configure(self, **changes: object) -> None:
+        """Change tuning at run time (e.g. ``configure(strategy="latest")``); ValueError names a bad one."""
+        unknown = set(changes) - {f.name for f in fields(SmootherConfig)}
+        if unknown:
+            raise ValueError(f"unknown smoother setting(s) {sorted(unknown)}")
+        if "dt" in changes and changes["dt"] != self.config.dt:
+            raise ValueError("dt cannot change at run time (the filter is discretised with it)")
+        new = replace(self.config, **changes).validated()
+        self._check_gripper_config(new)
+        self.config = new
+
+    def _check_gripper_config(self, cfg: SmootherConfig) -> None:
+        if cfg.gripper_mode == "binary":
+            for i in self.gripper_idx:
+                if not (np.isfinite(self.lower[i]) and np.isfinite(self.upper[i])):
+                    raise ValueError(f"gripper_mode binary needs position limits for '{self.joint_names[i]}'")
+
+    # ------------------------------------------------------------------ inputs
+    def set_joint_state(self, names: Sequence[str], positions: Sequence[float], stamp: float = math.nan) -> None:
+        """Record the measured positions of the actuated joints (other joints are ignored).
+
+        Raises ValueError naming missing or non-finite joints; the previous state is kept.
+        """
+        q = positions_in_order(list(names), positions, self.joint_names)
+        self._measured = q
+        self._measured_stamp = stamp
+
+    @property
+    def measured(self) -> np.ndarray | None:
+        return None if self._measured is None else self._measured.copy()
+
+    @property
+    def initialized(self) -> bool:
+        return self._plan is not None
+
+    def reset(self, now: float) -> bool:
+        """(Re)start at the measured joint state at rest; drop all chunks. False if nothing measured yet."""
+        if self._measured is None:
+            return False
+        q = np.clip(self._measured, self.lower, self.upper)
+        self._filter.reset(q)
+        self._plan = Plan.hold(now, q)
+        self._chunks = []
+        self._t = now
+        self._newest_stamp = -math.inf
+        self._last_arrival = math.nan
+        self._braking = False
+        self._stall_start = math.nan
+        self._last = Command(now, q.copy(), np.zeros_like(q), np.zeros_like(q), q.copy())
+        self.resets += 1
+        return True
+
+    def add_chunk(self, chunk: Trajectory, now: float) -> ChunkVerdict:
+        """Take a chunk (stamp = observation time) arriving at ``now``; bad chunks are refused with a reason."""
+        verdict = self._add_chunk(chunk, now)
+        return verdict if verdict.accepted else self.refuse(verdict.reason, counted=True)
+
+    def refuse(self, reason: str, counted: bool = False) -> ChunkVerdict:
+        """Record a chunk refused with ``reason`` (also for chunks the caller could not even convert)."""
+        if not counted:
+            self.received += 1
+        self.rejected[reason.split(":")[0]] += 1
+        self.last_reject_reason = reason
+        return ChunkVerdict(False, reason)
+
+    def _add_chunk(self, chunk: Trajectory, now: float) -> ChunkVerdict:
+        self.received += 1
+        if self._plan is None and not self.reset(now):
+            return ChunkVerdict(False, "not initialised: no joint state received yet")
+        try:
+            chunk.validate()
+            chunk = chunk.reordered(self.joint_names)
+        except TrajectoryError as exc:
+            return ChunkVerdict(False, f"malformed: {exc}")
+        age = now - chunk.stamp
+        if age > self.config.max_chunk_age:
+            return ChunkVerdict(False, f"too old: age {age:.3f} s > max_chunk_age {self.config.max_chunk_age} s")
+        if age < -0.5:
+            return ChunkVerdict(False, f"from the future: stamp {chunk.stamp:.3f} is {-age:.3f} s after now")
+        if chunk.stamp <= self._newest_stamp:
+            return ChunkVerdict(
+                False, f"out of order: stamp {chunk.stamp:.3f} is not newer than {self._newest_stamp:.3f}")
+        times = chunk.absolute_times
+        if times[-1] <= now:
+            return ChunkVerdict(False, f"stale: all {chunk.num_points} steps lie in the past (age {age:.3f} s)")
+        pos = self._condition(chunk.positions)
+        aligned = AlignedChunk(chunk.stamp, now, times, pos)
+        dropped = int(np.count_nonzero(times < now))
+        self._accept(aligned, now)
+        self.steps_dropped += dropped
+        if self._last_arrival == self._last_arrival:  # not NaN
+            self.interval.add(now - self._last_arrival)
+        self.age.add(age)
+        self._last_arrival = now
+        self._newest_stamp = chunk.stamp
+        self.accepted += 1
+        return ChunkVerdict(True, "", dropped)
+
+    def _condition(self, positions: np.ndarray) -> np.ndarray:
+        """Clamp to position limits and apply the gripper mode."""
+        pos = np.clip(positions, self.lower, self.upper)
+        self.clamped_values += int(np.count_nonzero(pos != positions))
+        if self.config.gripper_mode == "binary" and self.gripper_idx.size:
+            g = self.gripper_idx
+            lo, hi = self.lower[g], self.upper[g]
+            threshold = lo + self.config.gripper_threshold * (hi - lo)
+            pos[:, g] = np.where(pos[:, g] >= threshold, hi, lo)
+        return pos
+
+    def _accept(self, chunk: AlignedChunk, t_s: float) -> None:
+        assert self._plan is not None
+        old = self._plan.trimmed(min(t_s, self._t))
+        cfg = self.config
+        self._chunks = [c for c in self._chunks if c.last_time >= t_s] + [chunk]
+        if cfg.strategy == "latest":
+            new = blend_latest(old, chunk, t_s)
+        elif cfg.strategy == "temporal_ensemble":
+            new = blend_temporal_ensemble(old, self._chunks, t_s, cfg.ensemble_k)
+        else:
+            new = blend_rtc(old, chunk, t_s + cfg.commit_time, cfg.blend_horizon, cfg.blend_mask, t_s)
+        q_old, v_old = old.sample(t_s - 1e-9)
+        q_new, v_new = new.sample(t_s)
+        self.jump_position.add(float(np.max(np.abs(q_new - q_old))))
+        self.jump_velocity.add(float(np.max(np.abs(v_new - v_old))))
+        self._plan = old.spliced(new, t_s)
+        self._braking = False
+
+    # ------------------------------------------------------------------ output
+    def raw_target(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The raw plan (position, velocity) at ``t``, before the filter (diagnostics/tests)."""
+        if self._plan is None:
+            raise RuntimeError("smoother not initialised")
+        q, v = self._plan.sample(t)
+        clamped = np.clip(q, self.lower, self.upper)
+        v = np.where(clamped != q, 0.0, v)  # do not run into a position limit at speed
+        return clamped, v
+
+    def step(self, now: float) -> Command | None:
+        """Advance the filter to ``now`` (whole ticks of dt) and return the reference; None until initialised."""
+        if self._plan is None and not self.reset(now):
+            return None
+        dt = self.config.dt
+        ticks = math.floor((now - self._t) / dt + 1e-6)  # never stamp a reference in the future
+        if ticks <= 0:
+            return self._last
+        if ticks > MAX_CATCHUP_TICKS:  # the caller was suspended: do not race through the gap
+            self._t = now - dt
+            ticks = 1
+            self.resyncs += 1
+        for _ in range(ticks):
+            self._tick(self._t + dt)
+        return self._last
+
+    def _tick(self, t: float) -> None:
+        assert self._plan is not None
+        cfg = self.config
+        plan_done = t > self._plan.end_time and self.accepted_since_reset()
+        if plan_done and self._stall_start != self._stall_start:
+            self._stall_start = t - self.config.dt
+            self.stalls += 1
+        if not plan_done and self._stall_start == self._stall_start:
+            self.stall_time_total += t - self.config.dt - self._stall_start
+            self._stall_start = math.nan
+        timed_out = (
+            cfg.chunk_timeout > 0
+            and self._last_arrival == self._last_arrival
+            and t - self._last_arrival > cfg.chunk_timeout
+            and not self._braking_done()
+        )
+        if timed_out:
+            self._braking = True
+            st = self._filter.brake()
+            target = st.position
+            if np.all(np.abs(st.velocity) < 1e-9) and np.all(np.abs(st.acceleration) < 1e-9):
+                self._plan = Plan.hold(t, st.position)  # at rest: hold here
+                self._chunks = []
+        else:
+            target, vel = self.filter_target(t)
+            st = self._filter.update(target, vel, min_duration=cfg.track_lookahead)
+        self._t = t
+        self._last = Command(t, st.position, st.velocity, st.acceleration, np.asarray(target).copy())
+
+    def filter_target(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """What the filter aims at on the tick ending at ``t``: the smoothed plan at ``t + tau``.
+
+        The filter is asked to be there no sooner than ``t + tau`` (interception): on a
+        feasible plan the output follows it without lag or lead; where it is not (a jump,
+        an abrupt stop) ruckig takes longer, within limits. The smoothing window is at
+        most tau, so no past instant of the plan is ever used.
+        """
+        assert self._plan is not None
+        cfg = self.config
+        q, v = self._plan.smoothed(t + cfg.track_lookahead, cfg.smoothing_window)
+        clamped = np.clip(q, self.lower, self.upper)
+        return clamped, np.where(clamped != q, 0.0, v)
+
+    def _braking_done(self) -> bool:
+        return self._braking and self._plan is not None and self._plan.times.shape[0] == 1
+
+    def accepted_since_reset(self) -> bool:
+        return self._last_arrival == self._last_arrival
+
+    def lookahead(self, points: int, spacing: float) -> Trajectory:
+        """The next ``points`` references (the current one first), ``spacing`` s apart.
+
+        Read off the jerk-limited trajectories the filter planned on its last tick
+        (towards the plan ``track_lookahead`` ahead), so positions, velocities and
+        accelerations are consistent (for quintic splines) and cost no extra updates.
+        They are a prediction: the next ticks re-plan towards the plan's later points.
+        """
+        if self._plan is None or self._last is None:
+            raise RuntimeError("smoother not initialised")
+        times = np.arange(points) * float(spacing)
+        pos, vel, acc = self._filter.predict(times)
+        pos = np.clip(pos, self.lower, self.upper)
+        return Trajectory(self._t, self.joint_names, times, pos, vel, acc)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _reset_stats(self) -> None:
+        self.received = 0
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.last_reject_reason = ""
+        self.steps_dropped = 0
+        self.clamped_values = 0
+        self.age = _Running()
+        self.interval = _Running()
+        self.jump_position = _Running()
+        self.jump_velocity = _Running()
+        self.stalls = 0
+        self.stall_time_total = 0.0
+        self._stall_start = math.nan
+        self.resets = 0
+        self.resyncs = 0
+
+    def stall_time(self) -> float:
+        """Total seconds the plan had run out while waiting for a chunk (incl. the current stall)."""
+        current = self._t - self._stall_start if self._stall_start == self._stall_start else 0.0
+        return self.stall_time_total + current
+
+    def stats(self) -> dict[str, object]:
+        """Diagnostic key/values (documented in docs/chunk_smoother.md)."""
+        stalled = self._stall_start == self._stall_start
+        return {
+            "strategy": self.config.strategy,
+            "initialized": self.initialized,
+            "chunks_received": self.received,
+            "chunks_accepted": self.accepted,
+            "chunks_rejected": sum(self.rejected.values()),
+            "rejected_by_reason": dict(self.rejected),
+            "last_reject_reason": self.last_reject_reason,
+            "steps_dropped_on_arrival": self.steps_dropped,
+            "values_clamped": self.clamped_values,
+            "chunk_age_last": self.age.last,
+            "chunk_age_mean": self.age.mean,
+            "chunk_age_max": self.age.max,
+            "inference_interval_last": self.interval.last,
+            "inference_interval_mean": self.interval.mean,
+            "inference_interval_p95": self.interval.p95(),
+            "boundary_jump_position_last": self.jump_position.last,
+            "boundary_jump_position_max": self.jump_position.max,
+            "boundary_jump_velocity_last": self.jump_velocity.last,
+            "boundary_jump_velocity_max": self.jump_velocity.max,
+            "stalled": stalled,
+            "stall_count": self.stalls,
+            "stall_time_total": self.stall_time(),
+            "stall_time_current": self._t - self._stall_start if stalled else 0.0,
+            "braking": self._braking,
+            "filter_errors": self._filter.errors,
+            "filter_last_error": self._filter.last_error,
+            "filter_hard_holds": self._filter.hard_holds,
+            "filter_limit_brakes": self._filter.limit_brakes,
+            "resets": self.resets,
+            "clock_resyncs": self.resyncs,
+        }

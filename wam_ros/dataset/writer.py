@@ -1,0 +1,532 @@
+"""Crash-safe LeRobotDataset v3 writer: stage an episode, then commit it atomically.
+
+Why this shape: a teleop session can die at any moment (SIGKILL, power, a full disk)
+and hours of demonstrations must survive it. So
+
+* frames of the episode being recorded go only to ``<root>/.staging/`` (video encoded
+  as it arrives, numbers in memory) -- nothing LeRobot's loader reads is touched;
+* ``save_episode`` writes every changed file as ``<final>.tmp-<id>`` (new data
+  parquet, appended videos, episodes/tasks/stats/info metadata), fsyncs them, then
+  writes a redo journal ``<root>/.commit.json`` listing the renames (itself via
+  temp file + fsync + ``os.replace``), applies the renames with ``os.replace``
+  (videos first, ``meta/info.json`` last) and deletes the journal;
+* opening the dataset (writer or ``recover()``) rolls a leftover journal forward and
+  deletes staging and temp files. Temp names never match ``*.parquet``/``*.mp4``, so
+  LeRobot's globbing loader never sees them.
+
+A SIGKILL therefore loses at most the episode in progress. Any OSError while writing
+(ENOSPC above all) aborts the episode, leaves the committed dataset as it was, and
+puts the writer in a failed state with a clear ``DiskFullError``/``DatasetError``.
+All file creation goes through ``FileIO.open_write`` -- the seam tests use to inject
+a full disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from wam_ros.dataset import video
+from wam_ros.dataset.lerobot_v3 import (
+    ACTION_KEY,
+    DATA_PATH,
+    EPISODES_PATH,
+    INFO_PATH,
+    STAMP_KEY,
+    STATE_KEY,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_PATH,
+    DatasetError,
+    DatasetSpec,
+    ImageStats,
+    aggregate_stats,
+    data_schema,
+    feature_stats,
+    fixed_list_array,
+    next_chunk_file,
+    stats_from_episode_row,
+    stats_to_json,
+    tasks_from_table,
+    tasks_table,
+    video_key,
+)
+
+STAGING_DIR = ".staging"
+JOURNAL = ".commit.json"
+LOCK_FILE = ".writer.lock"
+TMP_MARK = ".tmp-"
+MB = 1024 * 1024
+
+
+class DiskFullError(DatasetError):
+    """The disk filled up (ENOSPC); recording stopped, committed episodes are intact."""
+
+
+class FileIO:
+    """How the writer creates files. Subclass to inject faults (tests) or to count bytes."""
+
+    def open_write(self, path: Path) -> BinaryIO:
+        return open(path, "wb")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover(root: str | Path) -> list[str]:
+    """Bring ``root`` to its last committed state; returns what was done (for logs).
+
+    Rolls an interrupted commit forward from its journal, then removes the staging
+    area (the episode that was being recorded) and stray temp files.
+    """
+    root = Path(root)
+    actions: list[str] = []
+    journal = root / JOURNAL
+    if journal.exists():
+        try:
+            renames = json.loads(journal.read_text())["renames"]
+        except (ValueError, KeyError) as exc:
+            raise DatasetError(f"{journal}: unreadable commit journal ({exc}); inspect by hand") from exc
+        for tmp, final in renames:
+            if (root / tmp).exists():
+                (root / final).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(root / tmp, root / final)
+                actions.append(f"completed interrupted commit: {final}")
+        fsync_dir(root)
+        journal.unlink()
+    staging = root / STAGING_DIR
+    if staging.exists() and any(staging.iterdir()):
+        actions.append(f"discarded unsaved episode data in {staging}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for sub in ("meta", "data", "videos"):
+        for p in (root / sub).rglob(f"*{TMP_MARK}*") if (root / sub).exists() else []:
+            p.unlink(missing_ok=True)
+            actions.append(f"removed temp file {p.relative_to(root)}")
+    (root / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+    return actions
+
+
+class _Episode:
+    def __init__(self, task: str, staging: Path) -> None:
+        self.task = task
+        self.staging = staging
+        self.encoders: dict[str, video.VideoEncoder] = {}
+        self.files: dict[str, BinaryIO] = {}
+        self.image_stats: dict[str, ImageStats] = {}
+        self.states: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.stamps: list[float] = []
+
+    @property
+    def length(self) -> int:
+        return len(self.states)
+
+
+class LeRobotDatasetWriter:
+    """Append episodes to a LeRobotDataset v3 directory (created if missing)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        spec: DatasetSpec,
+        io: FileIO | None = None,
+        data_files_size_in_mb: float = 100.0,
+        video_files_size_in_mb: float = 200.0,
+    ) -> None:
+        self.root = Path(root)
+        self.spec = spec
+        self.io = io or FileIO()
+        self.codec = video.available_encoder(spec.vcodec)
+        self.recovery_actions: list[str] = []
+        self.failed: DatasetError | None = None
+        self._episode: _Episode | None = None
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = self._acquire_lock()
+        self.recovery_actions = recover(self.root)
+        info_path = self.root / INFO_PATH
+        if info_path.exists():
+            self.info = json.loads(info_path.read_text())
+            self._check_compatible(self.info)
+            self.tasks = tasks_from_table(pq.read_table(self.root / TASKS_PATH)) if self.info["total_tasks"] else []
+            self.episodes = self._load_episode_rows()
+        else:
+            self.info = spec.empty_info(data_files_size_in_mb, video_files_size_in_mb)
+            self.tasks, self.episodes = [], []
+            tmp = self._tmp_write_bytes(INFO_PATH, json.dumps(self.info, indent=4).encode())
+            self._write_journal([(tmp, INFO_PATH)])
+            self._apply_journal([(tmp, INFO_PATH)])
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.info["total_frames"])
+
+    @property
+    def recording(self) -> bool:
+        return self._episode is not None
+
+    @property
+    def episode_length(self) -> int:
+        return self._episode.length if self._episode else 0
+
+    def start_episode(self, task: str) -> None:
+        """Begin staging a new episode with instruction ``task``."""
+        self._check_usable()
+        if self._episode is not None:
+            raise DatasetError("an episode is already being recorded; save or discard it first")
+        if not isinstance(task, str) or not task.strip():
+            raise DatasetError("task (the instruction) must be a non-empty string")
+        staging = self.root / STAGING_DIR / f"episode-{uuid.uuid4().hex[:8]}"
+        ep = _Episode(task, staging)
+        self._episode = ep
+        try:
+            staging.mkdir(parents=True)
+            opts = video.encoder_options(self.codec, self.spec.crf, self.spec.gop, self.spec.preset)
+            for cam, (h, w) in self.spec.cameras.items():
+                f = self.io.open_write(staging / f"{cam}.mp4")
+                ep.files[cam] = f
+                ep.encoders[cam] = video.VideoEncoder(f, w, h, self.spec.fps, self.codec, opts)
+                ep.image_stats[cam] = ImageStats()
+        except OSError as exc:
+            raise self._fail(exc, "starting an episode") from exc
+
+    def add_frame(self, state: np.ndarray, action: np.ndarray, images: Mapping[str, np.ndarray], stamp: float) -> None:
+        """Append one frame. A malformed frame is refused (DatasetError) and the episode goes on."""
+        self._check_usable()
+        ep = self._episode
+        if ep is None:
+            raise DatasetError("no episode is being recorded; call start_episode first")
+        j = len(self.spec.joint_names)
+        state = np.asarray(state, dtype=np.float32).reshape(-1)
+        action = np.asarray(action, dtype=np.float32).reshape(-1)
+        for name, v in ((STATE_KEY, state), (ACTION_KEY, action)):
+            if v.shape != (j,):
+                raise DatasetError(f"{name} has {v.shape[0]} values, expected {j} ({list(self.spec.joint_names)})")
+            if not np.all(np.isfinite(v)):
+                raise DatasetError(f"{name} contains non-finite values: {v.tolist()}")
+        if set(images) != set(self.spec.cameras):
+            raise DatasetError(f"frame has cameras {sorted(images)}, expected {sorted(self.spec.cameras)}")
+        for cam, img in images.items():
+            h, w = self.spec.cameras[cam]
+            if img.shape != (h, w, 3) or img.dtype != np.uint8:
+                raise DatasetError(f"camera '{cam}': image {img.shape} {img.dtype}, expected ({h}, {w}, 3) uint8")
+        if not np.isfinite(stamp):
+            raise DatasetError(f"frame stamp {stamp} is not finite")
+        try:
+            for cam, img in images.items():
+                ep.encoders[cam].add(img)
+                ep.image_stats[cam].add(img)
+        except OSError as exc:
+            raise self._fail(exc, f"writing frame {ep.length} of the episode") from exc
+        ep.states.append(state)
+        ep.actions.append(action)
+        ep.stamps.append(float(stamp))
+
+    def discard_episode(self) -> None:
+        """Drop the episode being recorded (LeRobot's "re-record")."""
+        ep, self._episode = self._episode, None
+        if ep is not None:
+            for enc in ep.encoders.values():
+                enc.abort()
+            for f in ep.files.values():
+                f.close()
+            shutil.rmtree(ep.staging, ignore_errors=True)
+
+    def save_episode(self) -> dict[str, Any]:
+        """Commit the episode atomically; returns its metadata row. Raises DatasetError when it cannot."""
+        self._check_usable()
+        ep = self._episode
+        if ep is None:
+            raise DatasetError("no episode is being recorded")
+        if ep.length == 0:
+            raise DatasetError("the episode has no frames; nothing to save (discard it instead)")
+        written: list[Path] = []
+        try:
+            for cam, enc in ep.encoders.items():
+                enc.close()
+                self._close_synced(ep.files[cam])
+            renames, row, info, tasks = self._prepare_commit(ep, written)
+            self._write_journal(renames)
+        except OSError as exc:
+            for p in written:
+                p.unlink(missing_ok=True)
+            raise self._fail(exc, f"saving episode {self.num_episodes}") from exc
+        try:
+            self._apply_journal(renames)
+        except OSError as exc:
+            self._episode = None
+            self.failed = DatasetError(
+                f"episode {row['episode_index']} commit interrupted ({exc}); it is completed on next open"
+            )
+            raise self.failed from exc
+        self.episodes.append(row)
+        self.info, self.tasks = info, tasks
+        self._episode = None
+        shutil.rmtree(ep.staging, ignore_errors=True)
+        return row
+
+    def close(self) -> None:
+        """Discard an unsaved episode (a closed writer never commits half an episode) and unlock."""
+        self.discard_episode()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _acquire_lock(self) -> BinaryIO | None:
+        """One writer per directory: recovery would otherwise delete another writer's staged episode.
+
+        flock is released by the kernel when the process dies, so a SIGKILLed writer never blocks the next.
+        """
+        f = open(self.root / LOCK_FILE, "ab")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise DatasetError(f"{self.root} is being written by another process") from None
+        return f
+
+    # ------------------------------------------------------------------ commit
+    def _prepare_commit(
+        self, ep: _Episode, written: list[Path]
+    ) -> tuple[list[tuple[str, str]], dict[str, Any], dict[str, Any], list[str]]:
+        """Write every file the commit changes as a temp file (listed in ``written``); return the renames."""
+        fps = self.spec.fps
+        n = ep.length
+        ep_idx = len(self.episodes)
+        start = self.num_frames
+        prev = self.episodes[-1] if self.episodes else None
+
+        tasks = list(self.tasks)
+        if ep.task not in tasks:
+            tasks.append(ep.task)
+        task_index = tasks.index(ep.task)
+
+        states, actions = np.stack(ep.states), np.stack(ep.actions)
+        frame_index = np.arange(n, dtype=np.int64)
+        timestamps = (frame_index / fps).astype(np.float32)
+        stamps = np.array(ep.stamps)
+        schema = data_schema(self.spec)
+        table = pa.Table.from_arrays(
+            [
+                fixed_list_array(states, pa.float32()),
+                fixed_list_array(actions, pa.float32()),
+                pa.array(stamps, pa.float64()),
+                pa.array(timestamps, pa.float32()),
+                pa.array(frame_index),
+                pa.array(np.full(n, ep_idx, np.int64)),
+                pa.array(np.arange(start, start + n, dtype=np.int64)),
+                pa.array(np.full(n, task_index, np.int64)),
+            ],
+            schema=schema,
+        )
+        row: dict[str, Any] = {"episode_index": ep_idx, "tasks": [ep.task], "length": n}
+
+        # data parquet: append to the current file unless it is full
+        chunk, file = (prev["data/chunk_index"], prev["data/file_index"]) if prev else (0, 0)
+        rel = DATA_PATH.format(chunk_index=chunk, file_index=file)
+        limit = float(self.info["data_files_size_in_mb"]) * MB
+        if prev and (self.root / rel).stat().st_size >= limit:
+            chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
+            rel = DATA_PATH.format(chunk_index=chunk, file_index=file)
+        if (self.root / rel).exists():
+            table = pa.concat_tables([pq.read_table(self.root / rel, schema=schema), table])
+        tmp = self._tmp_path(rel)
+        written.append(self.root / tmp)
+        with self.io.open_write(self.root / tmp) as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        data_rename = (tmp, rel)
+        video_renames = []
+        row.update({"data/chunk_index": chunk, "data/file_index": file})
+        row.update({"dataset_from_index": start, "dataset_to_index": start + n})
+
+        # videos: remux-append the staged episode to each camera's current file
+        vlimit = float(self.info["video_files_size_in_mb"]) * MB
+        for cam in self.spec.cameras:
+            key = video_key(cam)
+            staged = ep.staging / f"{cam}.mp4"
+            if prev:
+                chunk, file = prev[f"videos/{key}/chunk_index"], prev[f"videos/{key}/file_index"]
+                frames_before = round(prev[f"videos/{key}/to_timestamp"] * fps)
+            else:
+                chunk, file, frames_before = 0, 0, 0
+            rel = VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+            if prev and (self.root / rel).stat().st_size >= vlimit:
+                chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
+                rel = VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
+                frames_before = 0
+            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+            if frames_before == 0:
+                video_renames.append((str(staged.relative_to(self.root)), rel))  # a new file: just move it
+            else:
+                tmp = self._tmp_path(rel)
+                written.append(self.root / tmp)
+                with self.io.open_write(self.root / tmp) as f:
+                    video.concatenate([self.root / rel, staged], f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                video_renames.append((tmp, rel))
+            row.update(
+                {
+                    f"videos/{key}/chunk_index": chunk,
+                    f"videos/{key}/file_index": file,
+                    f"videos/{key}/from_timestamp": frames_before / fps,
+                    f"videos/{key}/to_timestamp": (frames_before + n) / fps,
+                }
+            )
+        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+
+        # per-episode stats, flattened like LeRobot's episodes parquet
+        ep_stats = {
+            STATE_KEY: feature_stats(states),
+            ACTION_KEY: feature_stats(actions),
+            STAMP_KEY: feature_stats(stamps),
+            "timestamp": feature_stats(timestamps),
+            "frame_index": feature_stats(frame_index),
+            "episode_index": feature_stats(np.full(n, ep_idx)),
+            "index": feature_stats(np.arange(start, start + n)),
+            "task_index": feature_stats(np.full(n, task_index)),
+        }
+        for cam, st in ep.image_stats.items():
+            ep_stats[video_key(cam)] = st.result()
+        for key, stats in ep_stats.items():
+            for stat, value in stats.items():
+                row[f"stats/{key}/{stat}"] = np.asarray(value).tolist()
+
+        rows = [*self.episodes, row]
+        episodes_rel = EPISODES_PATH.format(chunk_index=0, file_index=0)
+        meta_renames = [(self._tmp_write_table(episodes_rel, pa.Table.from_pylist(rows)), episodes_rel)]
+        written.append(self.root / meta_renames[-1][0])
+        if len(tasks) != len(self.tasks):
+            meta_renames.append((self._tmp_write_table(TASKS_PATH, tasks_table(tasks)), TASKS_PATH))
+            written.append(self.root / meta_renames[-1][0])
+        global_stats = aggregate_stats([stats_from_episode_row(r) for r in rows])
+        meta_renames.append(
+            (self._tmp_write_bytes(STATS_PATH, json.dumps(stats_to_json(global_stats), indent=4).encode()), STATS_PATH)
+        )
+        written.append(self.root / meta_renames[-1][0])
+        info = dict(self.info)
+        info.update(
+            total_episodes=ep_idx + 1,
+            total_frames=start + n,
+            total_tasks=len(tasks),
+            splits={"train": f"0:{ep_idx + 1}"},
+        )
+        meta_renames.append((self._tmp_write_bytes(INFO_PATH, json.dumps(info, indent=4).encode()), INFO_PATH))
+        written.append(self.root / meta_renames[-1][0])
+        return [*video_renames, data_rename, *meta_renames], row, info, tasks
+
+    def _write_journal(self, renames: list[tuple[str, str]]) -> None:
+        """Make the commit durable: after this, recover() completes it whatever happens."""
+        journal_tmp = self.root / (JOURNAL + ".tmp")
+        try:
+            with self.io.open_write(journal_tmp) as f:
+                f.write(json.dumps({"renames": renames}).encode())
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            journal_tmp.unlink(missing_ok=True)
+            raise
+        os.replace(journal_tmp, self.root / JOURNAL)
+        fsync_dir(self.root)
+
+    def _apply_journal(self, renames: list[tuple[str, str]]) -> None:
+        """Perform the journalled renames (metadata last), then drop the journal."""
+        dirs = set()
+        for tmp, final in renames:
+            os.replace(self.root / tmp, self.root / final)
+            dirs.add((self.root / final).parent)
+        for d in dirs:
+            fsync_dir(d)
+        (self.root / JOURNAL).unlink()
+        fsync_dir(self.root)
+
+    # ------------------------------------------------------------------ helpers
+    def _tmp_path(self, rel: str) -> str:
+        (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        return f"{rel}{TMP_MARK}{uuid.uuid4().hex[:8]}"
+
+    def _tmp_write(self, rel: str, write: Callable[[BinaryIO], object]) -> str:
+        """Write a temp sibling of ``rel`` through the file seam, fsynced; removed again on OSError."""
+        tmp = self._tmp_path(rel)
+        try:
+            with self.io.open_write(self.root / tmp) as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            (self.root / tmp).unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _tmp_write_bytes(self, rel: str, data: bytes) -> str:
+        return self._tmp_write(rel, lambda f: f.write(data))
+
+    def _tmp_write_table(self, rel: str, table: pa.Table) -> str:
+        return self._tmp_write(rel, lambda f: pq.write_table(table, f))
+
+    @staticmethod
+    def _close_synced(f: BinaryIO) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+
+    def _fail(self, exc: OSError, doing: str) -> DatasetError:
+        """Abort the episode, keep committed data untouched, refuse further writes."""
+        self.discard_episode()
+        if exc.errno == errno.ENOSPC:
+            err: DatasetError = DiskFullError(
+                f"disk full while {doing} in {self.root}: recording stopped, the unsaved episode was "
+                f"discarded, the {self.num_episodes} saved episode(s) are intact. Free space and restart."
+            )
+        else:
+            err = DatasetError(
+                f"write error while {doing} in {self.root} ({exc}): recording stopped, the unsaved episode "
+                f"was discarded, the {self.num_episodes} saved episode(s) are intact."
+            )
+        self.failed = err
+        self.close()  # a failed writer writes nothing more; let a new one take over once space is freed
+        return err
+
+    def _check_usable(self) -> None:
+        if self.failed is not None:
+            raise self.failed
+
+    def _check_compatible(self, info: dict[str, Any]) -> None:
+        if info.get("codebase_version") != "v3.0":
+            raise DatasetError(f"{self.root}: codebase_version {info.get('codebase_version')!r}, expected 'v3.0'")
+        have = DatasetSpec.from_info(info)
+        if have.fps != self.spec.fps or have.joint_names != self.spec.joint_names or have.cameras != self.spec.cameras:
+            raise DatasetError(
+                f"{self.root} holds fps={have.fps}, joints={list(have.joint_names)}, cameras={have.cameras}; "
+                f"this recording has fps={self.spec.fps}, joints={list(self.spec.joint_names)}, "
+                f"cameras={self.spec.cameras}. Use another dataset directory."
+            )
+
+    def _load_episode_rows(self) -> list[dict[str, Any]]:
+        path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
+        rows = pq.read_table(path).to_pylist() if path.exists() else []
+        if len(rows) != self.info["total_episodes"]:
+            raise DatasetError(f"{path}: {len(rows)} episode rows but info.json says {self.info['total_episodes']}")
+        return rows

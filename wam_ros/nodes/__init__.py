@@ -1,0 +1,1 @@
+"""Executables: one thin rclpy node per module, each with a ``main()`` entry point."""

@@ -1,0 +1,366 @@
+"""wam_node: run a World-Action Model on synchronized camera frames + joint state.
+
+Subscribes ``camera/<name>/color/image_raw`` (per configured camera), ``/joint_states``
+and ``/wam/instruction``; publishes ``/wam/action_chunk`` (stamped with the
+observation time), ``/wam/predicted_frames`` (filmstrip, decoded only while someone
+subscribes), ``/wam/predicted_path`` (end-effector path of the chunk) and
+``/diagnostics``. Inference runs in a worker thread so callbacks never block; when to
+infer is decided by ``wam_ros.inference_scheduler``. A missing camera, stale joint
+state or failing backend means no chunk — never a stale or zero one.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import Point
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import ColorRGBA, String
+from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import Marker, MarkerArray
+
+from wam_ros.camera_sync import CameraSynchronizer
+from wam_ros.filmstrip import make_filmstrip
+from wam_ros.inference_scheduler import MODES, InferenceScheduler
+from wam_ros.joint_state import JointStateError, positions_in_order
+from wam_ros.policies import BACKENDS, make_policy
+from wam_ros.policy import Observation, Policy, PolicyError, Prediction
+from wam_ros.robot_model import RobotModel
+from wam_ros.ros import qos
+from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from wam_ros.ros.image_conversion import ImageConversionError, image_from_msg, image_to_msg
+from wam_ros.ros.node_runtime import run_node
+from wam_ros.ros.parameters import Param, ParameterError, declare_params
+from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.time_conversion import sec_to_time, time_to_sec
+from wam_ros.ros.trajectory_conversion import trajectory_to_msg
+from wam_ros.trajectory import Trajectory
+
+PARAMS = [
+    Param("backend", "tiny_wam", "policy backend", choices=tuple(BACKENDS)),
+    Param("checkpoint", "checkpoints/tiny_wam", "tiny_wam checkpoint directory (config.json + model.safetensors)"),
+    Param("device", "auto", "tiny_wam device", choices=("auto", "cuda", "cpu")),
+    Param("num_steps", 8, "flow-matching Euler steps per chunk (tiny_wam)", range=(1, 100), dynamic=True),
+    Param("compile", False, "torch.compile the tiny_wam denoiser (slow first call)"),
+    Param("torch_threads", 2, "CPU threads for torch (tiny_wam)", range=(1, 64)),
+    Param("seed", 0, "noise seed of the tiny_wam sampler (-1: random)", range=(-1, 2**31 - 1)),
+    Param("image_size", [64, 64], "model input (h, w) the deployment expects; [0, 0] accepts the checkpoint's",
+          range=(0, 4096)),
+    Param("remote_url", "ws://127.0.0.1:8000", "policy server URL (remote backend)"),
+    Param("replay_path", "", "LeRobot v3 dataset dir or .npz of actions (replay backend)"),
+    Param("replay_episode", 0, "episode index to replay", range=(0, 1_000_000)),
+    Param("action_horizon", 16, "chunk length for backends without their own (replay)", range=(1, 1000)),
+    Param("cameras", ["scene", "wrist"], "camera names: topics camera/<name>/color/image_raw"),
+    Param("sync_slop", 0.05, "max stamp spread of one synchronized frame set [s]", range=(0.0, 1.0)),
+    Param("max_image_age", 0.5, "frames older than this are not used [s]", range=(0.01, 10.0)),
+    Param("joint_state_timeout", 0.5, "joint state older than this blocks inference [s]", range=(0.01, 10.0)),
+    Param("instruction", "", "instruction used until one arrives on /wam/instruction"),
+    Param("trigger_mode", "threshold", "when to infer: threshold | rate | sync (stop-and-go)", choices=MODES,
+          dynamic=True),
+    Param("trigger_threshold", 0.8, "infer when this much of the chunk is left unexecuted [s]", range=(0.0, 60.0),
+          dynamic=True),
+    Param("trigger_rate", 2.0, "inference rate in rate mode [Hz]", range=(0.01, 100.0), dynamic=True),
+    Param("min_interval", 0.1, "minimum time between inference starts (bounds retries) [s]", range=(0.0, 10.0),
+          dynamic=True),
+    Param("tick_rate", 50.0, "how often the trigger is checked [Hz]", range=(1.0, 1000.0)),
+    Param("extra_latency", 0.0, "injected delay after each inference, for latency benchmarks [s]",
+          range=(0.0, 10.0), dynamic=True),
+    Param("filmstrip_tile", 128, "filmstrip tile size [px]", range=(16, 1024)),
+    *ROBOT_PARAMS,
+]
+
+
+def time_colour(frac: float) -> ColorRGBA:
+    """Early = blue, late = red: the path's colour tells time along the chunk."""
+    return ColorRGBA(r=float(frac), g=0.2, b=float(1.0 - frac), a=1.0)
+
+
+def path_markers(
+    positions: np.ndarray, times: np.ndarray, frame_id: str, stamp: float, ns: str = "wam_path"
+) -> MarkerArray:
+    """LINE_STRIP + SPHERE_LIST of end-effector positions (N, 3), coloured by time."""
+    span = float(times[-1] - times[0]) or 1.0
+    pts = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in positions]
+    cols = [time_colour(float((t - times[0]) / span)) for t in times]
+    out = MarkerArray()
+    for mid, (mtype, scale) in enumerate(((Marker.LINE_STRIP, 0.005), (Marker.SPHERE_LIST, 0.015))):
+        m = Marker()
+        m.header.frame_id = frame_id
+        m.header.stamp = sec_to_time(stamp)
+        m.ns, m.id, m.type, m.action = ns, mid, mtype, Marker.ADD
+        m.pose.orientation.w = 1.0
+        m.scale.x = m.scale.y = m.scale.z = scale
+        m.points, m.colors = pts, cols
+        m.color = cols[-1]
+        out.markers.append(m)
+    return out
+
+
+class WamNode(Node):
+    def __init__(self) -> None:
+        super().__init__("wam_node")
+        self.p = declare_params(self, PARAMS, on_change=self._on_param)
+        self.robot: RobotModel = load_robot_model(self.p)
+        self.joint_names = self.robot.actuated_joints
+        self.cameras = list(self.p["cameras"])
+        if not self.cameras or len(set(self.cameras)) != len(self.cameras):
+            raise ParameterError(f"parameter 'cameras' = {self.cameras}: must be a non-empty list of unique names")
+        self.policy: Policy = self._make_policy()
+        if tuple(self.policy.spec.joint_names) != tuple(self.joint_names):
+            raise ParameterError(
+                f"backend '{self.p['backend']}' joint names mismatch: policy has {list(self.policy.spec.joint_names)},"
+                f" robot has {list(self.joint_names)}"
+            )
+        missing = sorted(set(self.policy.spec.cameras) - set(self.cameras))
+        if missing:
+            raise ParameterError(f"parameter 'cameras' = {self.cameras}: backend needs camera(s) {missing}")
+        self.device = str(getattr(self.policy, "device", "n/a"))
+        self.arm_idx = [self.joint_names.index(n) for n in self.robot.arm_joints]
+        self.sync = CameraSynchronizer(self.cameras, self.p["sync_slop"], self.p["max_image_age"])
+        self.scheduler = InferenceScheduler(
+            self.p["trigger_mode"], self.p["trigger_threshold"], self.p["trigger_rate"], self.p["min_interval"]
+        )
+        self._lock = threading.Lock()  # scheduler, joint state, instruction, status
+        self._q: np.ndarray | None = None
+        self._q_stamp = -np.inf
+        self._instruction = self.p["instruction"]
+        self._reset_pending = False
+        self._last_frame: dict[str, float] = {}
+        self._warning = ""
+        self._last_error = ""
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._overheads: deque[float] = deque(maxlen=200)
+        self._chunk_times: deque[float] = deque(maxlen=50)
+        self._failures = 0
+        self._scene: dict | None = None
+
+        self.pub_chunk = self.create_publisher(JointTrajectory, "/wam/action_chunk", qos.COMMAND)
+        self.pub_frames = self.create_publisher(Image, "/wam/predicted_frames", 1)
+        self.pub_path = self.create_publisher(MarkerArray, "/wam/predicted_path", 1)
+        for cam in self.cameras:
+            self.create_subscription(
+                Image, f"camera/{cam}/color/image_raw", lambda m, c=cam: self._on_image(c, m), qos.SENSOR
+            )
+        self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos.SENSOR)
+        # Both a latched and a volatile subscription: `ros2 topic pub` (volatile) and the sim (latched) both work.
+        self.create_subscription(String, "/wam/instruction", self._on_instruction, qos.LATCHED)
+        self.create_subscription(String, "/wam/instruction", self._on_instruction, qos.COMMAND)
+        if self.p["backend"] == "expert":
+            self.create_subscription(String, "/sim/scene_state", self._on_scene, qos.LATCHED)
+
+        self.diag = Diagnostics(self, hardware_id=f"wam:{self.p['backend']}")
+        self.diag.add("inference", self._diag_inference)
+        self._jobs: queue.Queue[tuple[Observation, float]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="wam_inference", daemon=True)
+        self._worker.start()
+        self.create_timer(1.0 / self.p["tick_rate"], self._tick)
+        self.get_logger().info(
+            f"backend {self.p['backend']} on {self.device}: {len(self.joint_names)} joints, cameras {self.cameras},"
+            f" horizon {self.policy.spec.action_horizon} x {self.policy.spec.action_period:.3f} s"
+        )
+
+    # ------------------------------------------------------------------ configure
+    def _make_policy(self) -> Policy:
+        b, p = self.p["backend"], self.p
+        size = [int(v) for v in p["image_size"]]
+        if len(size) != 2:
+            raise ParameterError(f"parameter 'image_size' = {size}: expected [height, width]")
+        kw: dict[str, Any]
+        if b == "tiny_wam":
+            kw = dict(checkpoint=p["checkpoint"], device=p["device"], num_steps=p["num_steps"], compile=p["compile"],
+                      joint_names=self.joint_names, cameras=self.cameras, image_size=size if any(size) else None,
+                      seed=None if p["seed"] < 0 else p["seed"], num_threads=p["torch_threads"])
+        elif b == "replay":
+            kw = dict(path=p["replay_path"], episode=p["replay_episode"], horizon=p["action_horizon"],
+                      joint_names=self.joint_names)
+        elif b == "remote":
+            kw = dict(url=p["remote_url"], joint_names=self.joint_names, cameras=self.cameras,
+                      action_horizon=p["action_horizon"])
+            if any(size):
+                kw["image_size"] = size
+        else:  # expert: the scripted expert reads the simulator's scene state
+            kw = dict(robot=self.robot, scene_source=lambda: self._scene)
+        try:
+            return make_policy(b, **kw)
+        except (ValueError, PolicyError, OSError) as exc:  # CheckpointError/ReplayError are ValueErrors
+            name = {"tiny_wam": "checkpoint", "replay": "replay_path", "remote": "remote_url"}.get(b, "backend")
+            raise ParameterError(f"parameter '{name}' ({b} backend): {exc}") from exc
+
+    def _on_param(self, name: str, value: Any) -> None:
+        self.p[name] = value
+        if name == "num_steps" and hasattr(self.policy, "num_steps"):
+            self.policy.num_steps = int(value)
+        if name in ("trigger_mode", "trigger_threshold", "trigger_rate", "min_interval"):
+            with self._lock:
+                self.scheduler.configure(self.p["trigger_mode"], self.p["trigger_threshold"],
+                                         self.p["trigger_rate"], self.p["min_interval"])
+
+    # ------------------------------------------------------------------ inputs
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, camera: str, msg: Image) -> None:
+        try:
+            frame = image_from_msg(msg)
+        except ImageConversionError as exc:
+            self._warning = f"camera '{camera}': {exc}"
+            return
+        if frame.ndim != 3 or frame.shape[2] != 3 or msg.encoding not in ("rgb8", "bgr8"):
+            self._warning = f"camera '{camera}': expected rgb8/bgr8, got {msg.encoding}"
+            return
+        if msg.encoding == "bgr8":
+            frame = frame[..., ::-1]
+        stamp = time_to_sec(msg.header.stamp)
+        self._last_frame[camera] = stamp
+        self.sync.add(camera, stamp, frame)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            q = positions_in_order(msg.name, msg.position, self.joint_names)
+        except JointStateError:
+            return  # partial or broken states (e.g. another publisher's subset) are ignored
+        stamp = time_to_sec(msg.header.stamp) or self._now()
+        with self._lock:
+            self._q, self._q_stamp = q, stamp
+
+    def _on_instruction(self, msg: String) -> None:
+        with self._lock:
+            if msg.data != self._instruction:
+                self._instruction = msg.data
+                self._reset_pending = True
+                self.scheduler.reset()
+
+    def _on_scene(self, msg: String) -> None:
+        try:
+            self._scene = json.loads(msg.data)
+        except json.JSONDecodeError:
+            self._warning = "unparseable /sim/scene_state"
+
+    # ------------------------------------------------------------------ trigger
+    def _observation(self, now: float) -> Observation | None:
+        """Assemble an observation, or None with the reason left in self._warning."""
+        with self._lock:
+            q, q_stamp, instruction = self._q, self._q_stamp, self._instruction
+        if q is None or now - q_stamp > self.p["joint_state_timeout"]:
+            self._warning = "no recent /joint_states: no inference"
+            return None
+        synced = self.sync.latest(now, allow_repeat=True)
+        if synced is None:
+            late = [c for c in self.cameras if now - self._last_frame.get(c, -np.inf) > self.p["max_image_age"]]
+            self._warning = (f"camera(s) {late} missing: no frame within {self.p['max_image_age']} s; no inference"
+                             if late else "camera frames not synchronized within sync_slop; no inference")
+            return None
+        return Observation(synced.frames, q, instruction, synced.stamp)
+
+    def _tick(self) -> None:
+        now = self._now()
+        with self._lock:
+            if not self.scheduler.should_start(now):
+                return
+        t0 = time.perf_counter()
+        obs = self._observation(now)
+        if obs is None:
+            return
+        self._warning = ""
+        with self._lock:
+            self.scheduler.started(now)
+        self._jobs.put_nowait((obs, time.perf_counter() - t0))  # never full: one inference at a time
+
+    # ------------------------------------------------------------------ worker
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                obs, assembly = self._jobs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            with self._lock:
+                reset, self._reset_pending = self._reset_pending, False
+            try:
+                if reset:
+                    self.policy.reset()
+                self._run(obs, assembly)
+            except Exception as exc:  # a failing backend means no chunk, never a stale one
+                self._failures += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                self.get_logger().warning(f"inference failed, no chunk published: {self._last_error}",
+                                          throttle_duration_sec=5.0)
+                with self._lock:
+                    self.scheduler.finished(self._now())
+
+    def _run(self, obs: Observation, assembly: float) -> None:
+        want_frames = self.pub_frames.get_subscription_count() > 0
+        t0 = time.perf_counter()
+        pred = self.policy.infer(obs, decode_frames=want_frames)
+        if self.p["extra_latency"] > 0:
+            time.sleep(self.p["extra_latency"])
+        latency = time.perf_counter() - t0
+        pred.validate(self.policy.spec)
+        t1 = time.perf_counter()
+        self.publish_prediction(obs, pred)
+        self._overheads.append(assembly + time.perf_counter() - t1)  # node's own cost per chunk
+        now = self._now()
+        self._latencies.append(latency)
+        self._chunk_times.append(time.monotonic())
+        self._last_error = ""
+        with self._lock:
+            self.scheduler.finished(now, obs.timestamp, pred.actions.shape[0] * pred.action_period)
+
+    def publish_prediction(self, obs: Observation, pred: Prediction) -> None:
+        """Chunk, filmstrip (when decoded) and end-effector path for one prediction."""
+        h = pred.actions.shape[0]
+        times = (np.arange(h) + 1) * pred.action_period
+        traj = Trajectory(obs.timestamp, self.policy.spec.joint_names, times, pred.actions).validate()
+        self.pub_chunk.publish(trajectory_to_msg(traj))
+        if pred.frames is not None and pred.frame_offsets is not None:
+            tile = self.p["filmstrip_tile"]
+            strip = make_filmstrip(obs.images, pred.frames, pred.frame_offsets, (tile, tile))
+            self.pub_frames.publish(image_to_msg(strip, obs.timestamp, "wam_filmstrip"))
+        if self.pub_path.get_subscription_count() > 0:
+            q_path = np.vstack([obs.joint_positions[self.arm_idx], pred.actions[:, self.arm_idx]])
+            ee = self.robot.kinematics.fk_path(q_path)
+            self.pub_path.publish(path_markers(ee, np.concatenate([[0.0], times]), self.robot.base_link,
+                                               obs.timestamp))
+
+    # ------------------------------------------------------------------ diagnostics
+    def _diag_inference(self) -> tuple[int, str, dict[str, Any]]:
+        lat = np.array(self._latencies) * 1e3
+        ovh = np.array(self._overheads) * 1e3
+        ct = list(self._chunk_times)
+        rate = (len(ct) - 1) / (ct[-1] - ct[0]) if len(ct) > 1 and ct[-1] > ct[0] else 0.0
+        values: dict[str, Any] = {
+            "backend": self.p["backend"], "device": self.device,
+            "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+            "latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+            "node_overhead_p50_ms": float(np.percentile(ovh, 50)) if ovh.size else float("nan"),
+            "chunk_rate_hz": float(rate), "chunks": len(self._latencies), "failures": self._failures,
+            "trigger_mode": self.p["trigger_mode"], **{f"sync_{k}": v for k, v in self.sync.stats().items()},
+        }
+        if self._last_error:
+            return ERROR, f"backend failing: {self._last_error}", values
+        if self._warning:
+            return WARN, self._warning, values
+        return OK, "running", values
+
+    def close(self) -> None:
+        self._stop.set()
+        self._worker.join(timeout=5.0)
+        close = getattr(self.policy, "close", None)  # e.g. the remote client's connection
+        if callable(close):
+            close()
+
+
+def main(args: list[str] | None = None) -> None:
+    sys.exit(run_node(lambda: WamNode(), args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""TinyWAM as a ``wam_ros.policy.Policy``: observation in, action chunk (+ future frames) out.
+
+It owns the pre-processing the model was trained with (resize to the checkpoint's
+image size, context-frame history, word hashing, normalisation from the checkpoint)
+and the device choices (auto/cuda/cpu, bf16 autocast on CUDA only, optional
+torch.compile). ``decode_frames=False`` is the action-only fast path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wam_ros.policy import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.resources import resolve
+from wam_ros.tiny_wam.checkpoint import CheckpointError, check_compatible, load_checkpoint
+from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame, tensor_to_frames
+from wam_ros.tiny_wam.model import tokenize
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def pick_device(device: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error, not a silent fallback."""
+    if device not in DEVICES:
+        raise ValueError(f"device '{device}' must be one of {list(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA GPU")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TinyWamPolicy:
+    """Load a TinyWAM checkpoint and refuse it if it does not fit the robot/cameras."""
+
+    def __init__(
+        self,
+        checkpoint: str | Path = "checkpoints/tiny_wam",
+        device: str = "auto",
+        num_steps: int | None = None,
+        compile: bool = False,
+        joint_names: tuple[str, ...] | list[str] | None = None,
+        cameras: tuple[str, ...] | list[str] | None = None,
+        image_size: tuple[int, int] | list[int] | None = None,
+        seed: int | None = 0,
+        num_threads: int | None = None,
+    ) -> None:
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
+        self.device = pick_device(device)
+        self.model, self.meta = load_checkpoint(resolve(checkpoint), self.device)
+        check_compatible(self.meta, joint_names, cameras, image_size)
+        cfg = self.model.cfg
+        self.num_steps = int(num_steps) if num_steps else cfg.num_steps
+        if self.num_steps < 1:
+            raise CheckpointError(f"num_steps must be >= 1, got {self.num_steps}")
+        self.spec = PolicySpec(
+            joint_names=tuple(self.meta.joint_names),
+            cameras=tuple(self.meta.cameras),
+            image_size=tuple(cfg.image_size),  # type: ignore[arg-type]
+            action_horizon=cfg.action_horizon,
+            action_period=self.meta.action_period,
+        )
+        self.frame_offsets = np.array(cfg.frame_steps(), dtype=float) * self.meta.action_period
+        self._history: dict[str, deque[np.ndarray]] = {c: deque(maxlen=cfg.context_frames) for c in self.spec.cameras}
+        self._generator = torch.Generator(device=self.device)
+        if seed is not None:
+            self._generator.manual_seed(int(seed))
+        if compile:
+            self.model.denoise_cached = torch.compile(  # type: ignore[method-assign]
+                self.model.denoise_cached, dynamic=False
+            )
+
+    def reset(self) -> None:
+        for h in self._history.values():
+            h.clear()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _context_frames(self, obs: Observation) -> np.ndarray:
+        """uint8 [C, T, H, W, 3]: the newest T frames per camera (the first frame repeated until T seen)."""
+        t = self.model.cfg.context_frames
+        per_cam = []
+        for cam in self.spec.cameras:
+            img = obs.images.get(cam)
+            if img is None:
+                raise PolicyError(f"observation lacks camera '{cam}' (has {sorted(obs.images)})")
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+                raise PolicyError(f"camera '{cam}' image must be uint8 HxWx3, got {img.dtype} {img.shape}")
+            hist = self._history[cam]
+            hist.append(resize_frame(img, self.spec.image_size))
+            frames = list(hist)
+            per_cam.append(np.stack([frames[0]] * (t - len(frames)) + frames))
+        return np.stack(per_cam)
+
+    @torch.inference_mode()
+    def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
+        t0 = time.perf_counter()
+        q = np.asarray(observation.joint_positions, dtype=np.float32).reshape(-1)
+        if q.shape[0] != len(self.spec.joint_names) or not np.all(np.isfinite(q)):
+            raise PolicyError(f"joint_positions must be {len(self.spec.joint_names)} finite values, got {q}")
+        cfg = self.model.cfg
+        images = frames_to_tensor(self._context_frames(observation))[None].to(self.device)
+        state = torch.from_numpy(q)[None].to(self.device)
+        text = tokenize([observation.instruction], cfg.vocab_size, cfg.max_text_tokens).to(self.device)
+        t1 = time.perf_counter()
+        with self._autocast():
+            actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, self._generator)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        frames = None
+        if decode_frames and tokens is not None:
+            with self._autocast():
+                decoded = tensor_to_frames(self.model.decode_tokens(tokens.float())[0])  # [C, K, H, W, 3]
+            frames = {cam: decoded[i] for i, cam in enumerate(self.spec.cameras)}
+        t3 = time.perf_counter()
+        pred = Prediction(
+            actions=actions[0].float().cpu().numpy().astype(np.float64),
+            action_period=self.spec.action_period,
+            frames=frames,
+            frame_offsets=self.frame_offsets.copy() if frames is not None else None,
+            extras={
+                "latency": {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0},
+                "device": str(self.device),
+                "num_steps": self.num_steps,
+            },
+        )
+        return pred.validate(self.spec)

@@ -1,0 +1,45 @@
+"""One ``main()`` for every node: init, spin, refuse bad parameters, stop cleanly.
+
+A ParameterError at construction is logged with the parameter's name and the
+process exits with status 2 (no traceback); SIGINT/SIGTERM shut down cleanly.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.node import Node
+
+from wam_ros.ros.parameters import ParameterError
+
+EXIT_BAD_PARAMETER = 2
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
+    """Create the node with ``factory`` and spin it until shutdown; returns an exit code."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    node: Node | None = None
+    try:
+        try:
+            node = factory()
+        except ParameterError as exc:
+            rclpy.logging.get_logger("wam_ros").fatal(f"refusing to start: {exc}")
+            return EXIT_BAD_PARAMETER
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if callable(close):
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

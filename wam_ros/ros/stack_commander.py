@@ -1,0 +1,178 @@
+"""StackCommander: drive a running wam_ros graph from Python (demo, evaluation, tests).
+
+Like nav2_simple_commander's BasicNavigator: a library class with a few blocking
+calls (arm, reset an episode, wait for its outcome) over the graph's public topics
+and services, so thin executables (``make demo``, ``wam-eval``) stay thin.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from wam_ros.ros.background_node import BackgroundNode
+from wam_ros.ros.image_conversion import image_from_msg
+from wam_ros.ros.qos import LATCHED, SENSOR
+
+
+@dataclass
+class EpisodeResult:
+    episode: int
+    seed: int
+    instruction: str
+    success: bool
+    duration: float  # seconds of episode time until success or timeout
+    faults: list[str] = field(default_factory=list)
+
+
+class StackCommander(BackgroundNode):
+    """Blocking helper over a running graph; spins its own node in a background thread."""
+
+    def __init__(
+        self,
+        name: str = "wam_commander",
+        bridge: str = "/safety_bridge_node",
+        sim: str = "/sim_robot_node",
+        camera_topic: str = "/camera/scene/color/image_raw",
+    ) -> None:
+        super().__init__(name)
+        self._bridge = bridge
+        self._sim = sim
+        self.scene: dict[str, Any] = {}
+        self.safety_state = ""
+        self.safety_history: deque[str] = deque(maxlen=100)
+        self.diagnostics: dict[str, dict[str, str]] = {}
+        self.camera_frame: np.ndarray | None = None
+        self.filmstrip: np.ndarray | None = None
+        self._lock = threading.Lock()
+        n = self.node
+        n.create_subscription(String, "/sim/scene_state", self._on_scene, LATCHED)
+        n.create_subscription(String, "/wam/safety_state", self._on_safety, LATCHED)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+        n.create_subscription(Image, camera_topic, self._on_camera, SENSOR)
+        n.create_subscription(Image, "/wam/predicted_frames", self._on_filmstrip, 2)
+
+    # ------------------------------------------------------------ subscriptions
+    def _on_scene(self, msg: String) -> None:
+        try:
+            self.scene = json.loads(msg.data)
+        except json.JSONDecodeError:
+            self.node.get_logger().warn("unparseable /sim/scene_state")
+
+    def _on_safety(self, msg: String) -> None:
+        self.safety_state = msg.data
+        self.safety_history.append(msg.data)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        with self._lock:
+            for st in msg.status:
+                self.diagnostics[st.name] = {kv.key: kv.value for kv in st.values} | {"_message": st.message}
+
+    def _on_camera(self, msg: Image) -> None:
+        self.camera_frame = image_from_msg(msg).copy()
+
+    def _on_filmstrip(self, msg: Image) -> None:
+        self.filmstrip = image_from_msg(msg).copy()
+
+    # ------------------------------------------------------------ calls
+    def _trigger(self, service: str, timeout: float = 10.0) -> tuple[bool, str]:
+        client = self.node.create_client(Trigger, service)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                return False, f"service {service} not available"
+            future = client.call_async(Trigger.Request())
+            deadline = time.monotonic() + timeout
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not future.done():
+                return False, f"service {service} timed out"
+            res = future.result()
+            return bool(res.success), res.message
+        finally:
+            self.node.destroy_client(client)
+
+    def arm(self) -> tuple[bool, str]:
+        return self._trigger(f"{self._bridge}/arm")
+
+    def disarm(self) -> tuple[bool, str]:
+        return self._trigger(f"{self._bridge}/disarm")
+
+    def reset_fault(self) -> tuple[bool, str]:
+        return self._trigger(f"{self._bridge}/reset")
+
+    def estop(self) -> tuple[bool, str]:
+        return self._trigger(f"{self._bridge}/estop")
+
+    def wait_until(self, predicate, timeout: float, period: float = 0.02) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(period)
+        return False
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """True once the sim reports a scene and the bridge reports a state."""
+        return self.wait_until(lambda: self.scene and self.safety_state, timeout)
+
+    def new_episode(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Disarm, reset the simulated scene (next seed), re-arm; returns the new scene state."""
+        self.disarm()
+        before = self.scene.get("episode", -1)
+        ok, why = self._trigger(f"{self._sim}/reset", timeout)
+        if not ok:
+            raise RuntimeError(f"sim reset failed: {why}")
+        if not self.wait_until(lambda: self.scene.get("episode", -1) != before, timeout):
+            raise RuntimeError("sim did not report the new episode")
+        if self.safety_state.startswith("FAULT"):
+            self.reset_fault()
+        ok, why = False, ""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # arming is refused until joint states are fresh
+            ok, why = self.arm()
+            if ok:
+                break
+            time.sleep(0.2)
+        if not ok:
+            raise RuntimeError(f"arming refused: {why}")
+        return dict(self.scene)
+
+    def run_episode(self, timeout: float) -> EpisodeResult:
+        """Reset, arm and wait until the task succeeds or ``timeout`` s of episode time pass."""
+        scene = self.new_episode()
+        start_faults = len(self.safety_history)
+        self.wait_until(
+            lambda: (
+                self.scene.get("success")
+                or self.scene.get("episode_time", 0.0) >= timeout
+                or self.safety_state.startswith("FAULT")
+            ),
+            timeout * 3 + 30,
+        )
+        s = dict(self.scene)
+        faults = [h for h in list(self.safety_history)[start_faults:] if h.startswith("FAULT")]
+        return EpisodeResult(
+            scene["episode"],
+            scene["seed"],
+            scene["instruction"],
+            bool(s.get("success")),
+            float(s.get("episode_time", 0.0)),
+            faults,
+        )
+
+    def diagnostic(self, name_part: str) -> dict[str, str]:
+        with self._lock:
+            for name, values in self.diagnostics.items():
+                if name_part in name:
+                    return dict(values)
+        return {}

@@ -1,0 +1,440 @@
+"""Per-command safety checks: the pure function between a command and the controllers.
+
+A command (``Trajectory``) is judged against the robot's limits, the measured state
+and the reference the controller is currently following. The result is either a
+command that is *provably* inside the limits (positions, velocities and
+accelerations of the piecewise-linear path through its points, starting from the
+current reference and ending at rest), or a refusal with reasons.
+
+Design (after MoveIt Servo's joint-limit margins and halting, joint_trajectory_
+controller's "stamp 0 = start now" semantics and UR's speed scaling):
+
+- Small violations are clamped and reported: positions inside the URDF limit but
+  inside the safety margin, velocities up to ``velocity_reject_ratio`` times the
+  limit, every acceleration excess (a step in a velocity reference is normal for
+  teleop; smoothing it is the bridge's job). Clamping is per joint, point by point.
+- Large violations reject the command and ask for a FAULT: any non-finite number,
+  unknown/missing/duplicate joint names, a position past the URDF limit, a velocity
+  beyond ``velocity_reject_ratio`` x limit, a first point too far from the measured
+  position (tracking error), leaving the optional Cartesian box.
+- Time problems (a stale or far-future stamp, all points in the past) only drop the
+  command: the command watchdog then stops the arm.
+- Every output ends at rest with a braking tail, and every step keeps the braking
+  distance to the position limit (v^2 <= 2 a d), so the path can always be stopped
+  inside the limits, whatever command comes next.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from wam_ros.robot_model import RobotModel
+from wam_ros.trajectory import Trajectory, TrajectoryError
+
+#: Below this speed scaling the arm does not move at all (times would stretch without bound).
+MIN_SPEED_SCALING = 0.01
+
+
+class SafetyConfigError(ValueError):
+    """A safety setting or the robot description cannot give safe limits."""
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"  # sent unchanged (apart from retiming to relative times)
+    CLAMPED = "clamped"  # sent after clamping; reasons say what
+    DROPPED = "dropped"  # not sent, no fault (stale/future stamp, speed scaling 0)
+    REJECTED = "rejected"  # not sent, FAULT
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    position_margin: float = 0.05  # [rad] kept from revolute/continuous joint limits
+    prismatic_margin: float = 0.001  # [m] kept from prismatic joint limits
+    velocity_scale: float = 1.0  # fraction of the URDF velocity limits that is allowed
+    acceleration_scale: float = 1.0  # fraction of joint_limits.yaml acceleration limits
+    velocity_reject_ratio: float = 2.0  # requested/allowed velocity above this -> reject (below: clamp)
+    max_tracking_error: float = 0.2  # [rad|m] first point vs measured, beyond what velocity allows
+    min_point_spacing: float = 0.01  # [s] closer points (and a first point sooner) are retimed
+    stop_step: float = 0.05  # [s] spacing of the braking tail points
+    max_command_age: float = 0.5  # [s] older stamps are dropped as stale
+    max_future: float = 1.0  # [s] stamps further ahead are dropped
+    cartesian_box: tuple[float, float, float, float, float, float] | None = None  # xmin xmax ymin ymax zmin zmax
+
+    def validate(self) -> SafetyConfig:
+        checks = {
+            "position_margin": self.position_margin >= 0,
+            "prismatic_margin": self.prismatic_margin >= 0,
+            "velocity_scale": 0 < self.velocity_scale <= 1,
+            "acceleration_scale": 0 < self.acceleration_scale <= 1,
+            "velocity_reject_ratio": self.velocity_reject_ratio >= 1,
+            "max_tracking_error": self.max_tracking_error > 0,
+            "min_point_spacing": self.min_point_spacing > 0,
+            "stop_step": self.stop_step > 0,
+            "max_command_age": self.max_command_age > 0,
+            "max_future": self.max_future >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok or not math.isfinite(getattr(self, name)):
+                raise SafetyConfigError(f"safety setting {name} = {getattr(self, name)!r} is out of range")
+        if self.cartesian_box is not None:
+            b = self.cartesian_box
+            if len(b) != 6 or not all(math.isfinite(x) for x in b) or not (b[0] < b[1] and b[2] < b[3] and b[4] < b[5]):
+                raise SafetyConfigError(f"cartesian_box must be [xmin, xmax, ymin, ymax, zmin, zmax], got {list(b)}")
+        return self
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """Limit vectors in controller joint order, margins and scales applied."""
+
+    joint_names: tuple[str, ...]
+    lower: np.ndarray  # soft (margin applied)
+    upper: np.ndarray
+    hard_lower: np.ndarray  # URDF
+    hard_upper: np.ndarray
+    velocity: np.ndarray  # scaled
+    acceleration: np.ndarray  # scaled
+    margin: np.ndarray  # soft = hard -/+ margin; past hard +/- margin a command is rejected
+
+    @classmethod
+    def from_robot(cls, robot: RobotModel, config: SafetyConfig, joint_names: tuple[str, ...]) -> SafetyLimits:
+        lim = robot.limits(joint_names)
+        margin = np.array(
+            [
+                config.prismatic_margin if robot.joints[n].type == "prismatic" else config.position_margin
+                for n in joint_names
+            ]
+        )
+        lower, upper = lim["lower"] + margin, lim["upper"] - margin
+        bad = [n for n, lo, hi in zip(joint_names, lower, upper, strict=True) if not lo < hi]
+        if bad:
+            raise SafetyConfigError(f"position margin leaves no range for joint(s) {bad}")
+        for kind in ("velocity", "acceleration"):
+            missing = [n for n, v in zip(joint_names, lim[kind], strict=True) if not (math.isfinite(v) and v > 0)]
+            if missing:
+                raise SafetyConfigError(
+                    f"joint(s) {missing} have no finite {kind} limit (URDF <limit velocity> / joint_limits.yaml)"
+                )
+        return cls(
+            tuple(joint_names),
+            lower,
+            upper,
+            lim["lower"],
+            lim["upper"],
+            lim["velocity"] * config.velocity_scale,
+            lim["acceleration"] * config.acceleration_scale,
+            margin,
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What the checker decided about one command.
+
+    ``trajectory`` (controller joint order, ``stamp`` = check time, ``times``
+    relative to it, ending at rest) is set for ACCEPTED and CLAMPED. ``start_position``
+    / ``start_velocity`` are the reference the path starts from (its first segment
+    is measured against them). ``first_requested`` is the command's first point that
+    is still in the future, in controller order (for the supervisor's start check).
+    """
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    trajectory: Trajectory | None = None
+    start_position: np.ndarray | None = None
+    start_velocity: np.ndarray | None = None
+    first_requested: np.ndarray | None = None
+
+    @property
+    def sendable(self) -> bool:
+        return self.verdict in (Verdict.ACCEPTED, Verdict.CLAMPED)
+
+    @property
+    def fault(self) -> bool:
+        return self.verdict is Verdict.REJECTED
+
+
+class SafetyChecker:
+    """Checks commands against one robot's limits; ``speed_scaling`` may change at run time."""
+
+    def __init__(
+        self, robot: RobotModel, config: SafetyConfig | None = None, joint_names: tuple[str, ...] | None = None
+    ) -> None:
+        self.robot = robot
+        self.config = (config or SafetyConfig()).validate()
+        names = tuple(joint_names) if joint_names else robot.actuated_joints
+        if sorted(names) != sorted(robot.actuated_joints):
+            raise SafetyConfigError(
+                f"controller joints {list(names)} must be the actuated joints "
+                f"{list(robot.actuated_joints)} in any order"
+            )
+        self.joint_names = names
+        self.limits = SafetyLimits.from_robot(robot, self.config, names)
+        self._index = {n: i for i, n in enumerate(names)}
+        self._arm_idx = np.array([self._index[n] for n in robot.arm_joints])
+        self._speed_scaling = 1.0
+        if self.config.cartesian_box is not None:
+            robot.kinematics  # noqa: B018  build pinocchio once, at configure time, not on the first command
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def speed_scaling(self) -> float:
+        return self._speed_scaling
+
+    @speed_scaling.setter
+    def speed_scaling(self, value: float) -> None:
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise SafetyConfigError(f"speed_scaling must be within [0, 1], got {value}")
+        self._speed_scaling = float(value)
+
+    # ------------------------------------------------------------------ checks
+    def check(
+        self,
+        command: Trajectory,
+        now: float,
+        measured_position: np.ndarray,
+        start_position: np.ndarray,
+        start_velocity: np.ndarray,
+    ) -> CheckResult:
+        """Judge ``command`` at time ``now``; the path starts from (start_position, start_velocity).
+
+        ``measured_position`` (controller order) is the latest measured state; the start
+        reference is what the controller is following now (or the measured state).
+        """
+        cfg, lim = self.config, self.limits
+
+        def reject(reason: str) -> CheckResult:
+            return CheckResult(Verdict.REJECTED, (reason,))
+
+        # --- structure and names
+        if not (math.isfinite(command.stamp) and np.isfinite(command.times).all()):
+            return reject("non-finite value: header stamp or time_from_start")
+        try:
+            command.validate(require_finite=False)
+        except TrajectoryError as exc:
+            return reject(f"malformed command: {exc}")
+        unknown = [n for n in command.joint_names if n not in self._index]
+        if unknown:
+            return reject(f"unknown or non-commandable joint(s) {unknown}; expected {list(self.joint_names)}")
+        missing = [n for n in self.joint_names if n not in command.joint_names]
+        if missing:
+            return reject(f"command is missing joint(s) {missing}")
+        # --- finite numbers (anything non-finite is a fault, wherever it is)
+        arrays = [a for a in (command.positions, command.velocities, command.accelerations) if a is not None]
+        if not all(np.isfinite(a).all() for a in arrays):
+            try:
+                command.validate(require_finite=True)  # names the field and joints
+            except TrajectoryError as exc:
+                return reject(f"non-finite value: {exc}")
+        for name, arr in (("measured position", measured_position), ("start reference", start_position)):
+            if not np.isfinite(arr).all():
+                return reject(f"non-finite {name}")
+        # --- time
+        stamp = now if command.stamp == 0.0 else command.stamp
+        if now - stamp > cfg.max_command_age:
+            return CheckResult(Verdict.DROPPED, (f"stale command: stamp {now - stamp:.3f}s old",))
+        if stamp - now > cfg.max_future:
+            return CheckResult(Verdict.DROPPED, (f"command stamp {stamp - now:.3f}s in the future",))
+        rel = stamp - now + command.times
+        keep = rel > 0.0
+        if not keep.any():
+            return CheckResult(Verdict.DROPPED, ("stale command: all points are in the past",))
+        s = self._speed_scaling
+        if s < MIN_SPEED_SCALING:
+            return CheckResult(Verdict.DROPPED, (f"speed_scaling {s:.3g} < {MIN_SPEED_SCALING}: no motion",))
+        order = [command.joint_names.index(n) for n in self.joint_names]
+        all_kept = bool(keep.all())
+        req = command.positions[:, order] if all_kept else command.positions[keep][:, order]
+        reasons: list[str] = []
+        if not all_kept:
+            reasons.append(f"skipped {int(np.sum(~keep))} point(s) already in the past")
+        times = (rel if all_kept else rel[keep]) / s  # speed scaling slows the command down (UR semantics)
+        # --- retime points closer than the controller can follow
+        retimed = _retime(times, cfg.min_point_spacing)
+        if retimed is not times:
+            reasons.append(f"retimed points to >= {cfg.min_point_spacing * 1e3:.0f} ms spacing")
+            times = retimed
+        # --- positions: more than one margin past the URDF limit -> reject; else clamp to the soft limit
+        over = (req > lim.hard_upper + lim.margin + 1e-9) | (req < lim.hard_lower - lim.margin - 1e-9)
+        if over.any():
+            j = sorted({self.joint_names[c] for c in np.argwhere(over)[:, 1]})
+            return reject(f"position beyond the URDF limit (+ margin) for joint(s) {j}")
+        start_velocity = np.where(np.isfinite(start_velocity), start_velocity, 0.0)
+        lo_eff, hi_eff = self.effective_limits(start_position, start_velocity)
+        target = np.clip(req, lo_eff, hi_eff)
+        if (target != req).any():
+            j = sorted({self.joint_names[c] for c in np.argwhere(target != req)[:, 1]})
+            reasons.append(f"clamped positions to the safety margin for joint(s) {j}")
+        # --- velocities of the requested path: far too fast -> reject
+        if len(times) > 1:
+            ratio = np.abs(target[1:] - target[:-1]) / ((times[1:] - times[:-1])[:, None] * lim.velocity)
+        else:
+            ratio = np.zeros((0, 1))
+        if ratio.size and ratio.max() > cfg.velocity_reject_ratio:
+            c = int(np.argmax(ratio.max(axis=0)))
+            return reject(
+                f"velocity {ratio.max():.1f}x the limit for joint {self.joint_names[c]} "
+                f"(reject above {cfg.velocity_reject_ratio}x)"
+            )
+        # --- first point vs measured position (tracking error)
+        reach = lim.velocity * times[0] + cfg.max_tracking_error
+        dev = np.abs(target[0] - measured_position)
+        if (dev > reach).any():
+            c = int(np.argmax(dev - reach))
+            return reject(
+                f"first point {dev[c]:.3f} from the measured position of {self.joint_names[c]} (allowed {reach[c]:.3f})"
+            )
+        # --- clamp velocity/acceleration/braking point by point
+        v0 = self._feasible_start_velocity(start_position, start_velocity, lo_eff, hi_eff)
+        if not np.array_equal(v0, start_velocity):
+            reasons.append("start velocity outside limits/braking distance: clipped")
+        pos, seg_v, n_clamped = self._follow(target, times, start_position, v0, lo_eff, hi_eff)
+        if n_clamped:
+            reasons.append(f"clamped velocity/acceleration at {n_clamped} point(s)")
+        tail_p, tail_v = self._brake(pos[-1], seg_v[-1], lo_eff, hi_eff)
+        if len(tail_p):
+            times = np.concatenate([times, times[-1] + cfg.stop_step * np.arange(1, len(tail_p) + 1)])
+            pos = np.concatenate([pos, tail_p])
+            seg_v = np.concatenate([seg_v, tail_v])
+        # --- Cartesian box on every output point
+        if cfg.cartesian_box is not None:
+            bad = self._outside_box(pos)
+            if bad is not None:
+                return reject(bad)
+        out = Trajectory(now, self.joint_names, times, pos, _knot_velocities(seg_v))
+        verdict = Verdict.CLAMPED if any(not r.startswith("skipped") for r in reasons) else Verdict.ACCEPTED
+        return CheckResult(verdict, tuple(reasons), out, start_position.copy(), v0, req[0].copy())
+
+    # ------------------------------------------------------------------ stops
+    def hold(self, position: np.ndarray, now: float) -> Trajectory:
+        """A single point at ``position``: the protective-stop command (stop at once, hold)."""
+        p = np.clip(np.asarray(position, dtype=float), self.limits.hard_lower, self.limits.hard_upper)
+        return Trajectory(now, self.joint_names, [self.config.min_point_spacing], p[None, :], np.zeros((1, len(p))))
+
+    def stop(self, position: np.ndarray, velocity: np.ndarray, now: float) -> Trajectory:
+        """A controlled stop from (position, velocity): decelerate within limits, then hold."""
+        q = np.asarray(position, dtype=float)
+        velocity = np.asarray(velocity, dtype=float)
+        velocity = np.where(np.isfinite(velocity), velocity, 0.0)
+        lo_eff, hi_eff = self.effective_limits(q, velocity)
+        v = self._feasible_start_velocity(q, velocity, lo_eff, hi_eff)
+        tail_p, tail_v = self._brake(q, v, lo_eff, hi_eff)
+        if not len(tail_p):
+            return self.hold(q, now)
+        times = self.config.stop_step * np.arange(1, len(tail_p) + 1)
+        return Trajectory(now, self.joint_names, times, tail_p, _knot_velocities(tail_v))
+
+    def effective_limits(self, q: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Position bounds for a path starting at (q, v): the soft limits, widened only as far as the
+        arm already is beyond them or needs to brake (v^2 / 2a), never past the URDF limits.
+
+        A path continuing a previous one therefore never gets wider bounds than that one had,
+        and the start velocity of a continuing path is always feasible (no velocity jump).
+        """
+        lim = self.limits
+        brake = 0.5 * v * v / lim.acceleration
+        hi = np.minimum(np.maximum(lim.upper, q + np.where(v > 0, brake, 0.0)), np.maximum(lim.hard_upper, q))
+        lo = np.maximum(np.minimum(lim.lower, q - np.where(v < 0, brake, 0.0)), np.minimum(lim.hard_lower, q))
+        return lo, hi
+
+    # ------------------------------------------------------------------ internals
+    def _velocity_bounds(
+        self, q: np.ndarray, v_prev: np.ndarray, dt: float, lo: np.ndarray, hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Velocity interval for the next segment: limit, acceleration and braking distance."""
+        a, vl = self.limits.acceleration, self.limits.velocity
+        adt = a * dt
+        up = np.maximum(hi - q, 0.0)
+        dn = np.maximum(q - lo, 0.0)
+        # largest v with v^2 <= 2 a (hi - q - v dt): the path can still stop before hi
+        v_up = np.sqrt(adt * adt + 2.0 * a * up) - adt
+        v_dn = adt - np.sqrt(adt * adt + 2.0 * a * dn)
+        lo_v = np.maximum(np.maximum(-vl, v_prev - adt), v_dn)
+        hi_v = np.minimum(np.minimum(vl, v_prev + adt), v_up)
+        # braking toward zero is always inside the interval (proved in docs/safety_bridge.md);
+        # include it so rounding can never leave an empty interval
+        brake = np.sign(v_prev) * np.maximum(np.abs(v_prev) - adt, 0.0)
+        return np.minimum(lo_v, brake), np.maximum(hi_v, brake)
+
+    def _feasible_start_velocity(self, q: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        a, vl = self.limits.acceleration, self.limits.velocity
+        v = np.where(np.isfinite(v), v, 0.0)
+        v_up = np.sqrt(2.0 * a * np.maximum(hi - q, 0.0))
+        v_dn = -np.sqrt(2.0 * a * np.maximum(q - lo, 0.0))
+        return np.clip(v, np.maximum(-vl, v_dn), np.minimum(vl, v_up))
+
+    def _follow(
+        self, target: np.ndarray, times: np.ndarray, q0: np.ndarray, v0: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """The clamped path through ``target``: per segment, the velocity nearest the requested one."""
+        dts = np.empty((len(times), 1))
+        dts[0, 0] = times[0]
+        dts[1:, 0] = times[1:] - times[:-1]
+        prev_q = np.concatenate([q0[None, :], target[:-1]])
+        want = (target - prev_q) / dts
+        prev_v = np.concatenate([v0[None, :], want[:-1]])
+        # fast path: the requested path already satisfies every bound (bounds depend only on the
+        # previous point, so checking all segments at once is exact)
+        vmin, vmax = self._velocity_bounds(prev_q, prev_v, dts, lo, hi)
+        if ((want >= vmin) & (want <= vmax)).all():
+            return target.copy(), want, 0
+        pos = np.empty_like(target)
+        seg_v = np.empty_like(target)
+        q, v, clamped = q0, v0, 0
+        for i in range(len(times)):
+            dt = dts[i, 0]
+            w = (target[i] - q) / dt
+            vmin, vmax = self._velocity_bounds(q, v, dt, lo, hi)
+            v = np.clip(w, vmin, vmax)
+            if np.any(np.abs(v - w) > 1e-9):
+                clamped += 1
+            q = np.clip(q + v * dt, lo, hi)  # clip only removes rounding; bounds already keep q inside
+            pos[i], seg_v[i] = q, v
+        return pos, seg_v, clamped
+
+    def _brake(self, q: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points (stop_step apart) that bring velocity ``v`` at ``q`` to rest within the limits."""
+        dt = self.config.stop_step
+        adt = self.limits.acceleration * dt
+        steps = int(np.ceil(np.abs(v) / adt).max())
+        if steps == 0:
+            return np.empty((0, len(q))), np.empty((0, len(q)))
+        k = np.arange(1, steps + 1)[:, None]
+        vs = np.sign(v) * np.maximum(np.abs(v) - k * adt, 0.0)
+        ps = np.clip(q + np.cumsum(vs * dt, axis=0), lo, hi)
+        return ps, vs
+
+    def _outside_box(self, pos: np.ndarray) -> str | None:
+        b = self.config.cartesian_box
+        assert b is not None
+        for i, q in enumerate(pos):
+            x, y, z = self.robot.fk(q[self._arm_idx])[:3, 3]
+            if not (b[0] <= x <= b[1] and b[2] <= y <= b[3] and b[4] <= z <= b[5]):
+                return (
+                    f"{self.robot.ee_link} at ({x:.3f}, {y:.3f}, {z:.3f}) leaves the Cartesian box {list(b)} "
+                    f"at point {i}"
+                )
+        return None
+
+
+def _knot_velocities(seg_v: np.ndarray) -> np.ndarray:
+    """Velocity sent with each point: mean of the segments around it, 0 at the end (the path ends at rest)."""
+    knot_v = np.zeros_like(seg_v)
+    knot_v[:-1] = 0.5 * (seg_v[:-1] + seg_v[1:])
+    return knot_v
+
+
+def _retime(times: np.ndarray, spacing: float) -> np.ndarray:
+    """Times pushed forward so each is >= ``spacing`` after the previous (and after 0)."""
+    if times[0] >= spacing and (len(times) == 1 or np.all(np.diff(times) >= spacing)):
+        return times
+    out = times.copy()
+    prev = 0.0
+    for i in range(len(out)):
+        out[i] = max(out[i], prev + spacing)
+        prev = out[i]
+    return out

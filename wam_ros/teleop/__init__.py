@@ -1,0 +1,1 @@
+"""Teleoperation cores (ROS-free): leader-arm mapping, differential IK, gamepad and keyboard mappings."""

@@ -1,0 +1,548 @@
+"""TinyWAM: a small World-Action Model — one transformer that generates future-frame
+latents and the action chunk together, trained by flow matching on both.
+
+The recipe is the one DreamZero, UVA and Cosmos Policy use at 2B-14B scale, shrunk to
+run on a laptop CPU:
+
+* Frames live in a compact latent space: a small conv autoencoder (8x down-sampling,
+  ``latent_channels`` channels) trained jointly with a reconstruction loss. Latent
+  grids are cut into ``latent_patch`` x ``latent_patch`` patches, one token each.
+* The sequence is ``[instruction words | joint state | goal token | context frames |
+  noisy action chunk | noisy future-frame latents]``. Actions are predicted relative to
+  the measured state (``action_mode="delta"``); the goal token is trained to predict the
+  state the episode ends in (an auxiliary loss) and the actions attend to it.
+* Rectified flow: ``x_t = (1 - t) * noise + t * data``, the network predicts the
+  velocity ``data - noise`` for both noisy modalities, each with its own ``t`` during
+  training (so frames learn to follow clean or noisy actions); sampling integrates
+  the ODE with ``num_steps`` Euler steps from ``t = 0`` to ``t = 1``.
+* Block attention: the prefix sees only itself, actions see the prefix and the
+  actions, future frames see everything. Future frames are thus a world model
+  conditioned on the planned actions, and the action chunk never depends on the
+  frame tokens — so the action-only fast path (``decode_frames=False``) simply drops
+  them and returns exactly the same actions, at roughly half the cost. The prefix
+  sees nothing after it either, so its keys/values are computed once per chunk and
+  reused by every flow step (a KV cache), not recomputed ``num_steps`` times.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from numpy.typing import ArrayLike
+from torch import nn
+
+
+class TinyWamConfigError(ValueError):
+    """A TinyWamConfig value is inconsistent; the message names the field."""
+
+
+@dataclass
+class TinyWamConfig:
+    """Sizes of the model. The defaults run in a few tens of ms per chunk on one CPU core."""
+
+    image_size: tuple[int, int] = (64, 64)  # (height, width) frames are resized to
+    num_cameras: int = 2
+    context_frames: int = 1  # observed frames per camera (the newest last)
+    future_frames: int = 2  # predicted frames per camera
+    frame_stride: int = 8  # action steps between predicted frames: frame k is at action (k+1)*stride
+    action_horizon: int = 24  # 2.4 s at 0.1 s: covers 2x an 800 ms inference delay without a stall
+    num_joints: int = 7
+    latent_channels: int = 4
+    ae_channels: tuple[int, int, int] = (16, 32, 32)  # three stride-2 stages: 8x down-sampling
+    latent_patch: int = 2  # latent patch (in latent pixels) per token
+    d_model: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    vocab_size: int = 1024  # hashed word buckets (0 = padding)
+    max_text_tokens: int = 16
+    num_steps: int = 8  # default Euler steps at inference
+    frame_loss_weight: float = 1.0
+    recon_loss_weight: float = 1.0
+    recon_frames: int = 32  # frames per batch the reconstruction loss decodes (0 = all)
+    context_encoder: str = "conv"  # conv: d_model tokens on an 8x8-pixel grid | latent: the autoencoder's latents
+    coord_channels: bool = True  # conv context encoder sees pixel x/y as two extra input channels (CoordConv)
+    action_mode: str = "delta"  # delta: actions are predicted relative to the measured state | absolute
+    goal_loss_weight: float = 0.5  # auxiliary: a goal token predicts the state the episode ends in (0: off)
+    keypoints: int = 16  # spatial-softmax keypoint tokens per context frame (0: off)
+
+    def __post_init__(self) -> None:
+        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
+        self.ae_channels = tuple(int(v) for v in self.ae_channels)  # type: ignore[assignment]
+        self.validate()
+
+    def validate(self) -> None:
+        h, w = self.image_size
+        down = 2 ** len(self.ae_channels) * self.latent_patch
+        if h % down or w % down or h <= 0 or w <= 0:
+            raise TinyWamConfigError(f"image_size {self.image_size} must be positive multiples of {down}")
+        for name in ("num_cameras", "context_frames", "future_frames", "frame_stride", "action_horizon",
+                     "num_joints", "latent_channels", "d_model", "num_layers", "num_heads", "num_steps"):
+            if int(getattr(self, name)) < 1:
+                raise TinyWamConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.future_frames * self.frame_stride > self.action_horizon:
+            raise TinyWamConfigError(
+                f"future_frames * frame_stride = {self.future_frames * self.frame_stride} exceeds "
+                f"action_horizon {self.action_horizon}"
+            )
+        if self.action_mode not in ("delta", "absolute"):
+            raise TinyWamConfigError(f"action_mode must be 'delta' or 'absolute', got {self.action_mode!r}")
+        if self.context_encoder not in ("conv", "latent"):
+            raise TinyWamConfigError(f"context_encoder must be 'conv' or 'latent', got {self.context_encoder!r}")
+        if self.keypoints < 0:
+            raise TinyWamConfigError(f"keypoints must be >= 0, got {self.keypoints}")
+        if self.d_model % self.num_heads:
+            raise TinyWamConfigError(f"d_model {self.d_model} is not divisible by num_heads {self.num_heads}")
+
+    @property
+    def latent_hw(self) -> tuple[int, int]:
+        f = 2 ** len(self.ae_channels)
+        return self.image_size[0] // f, self.image_size[1] // f
+
+    @property
+    def tokens_per_frame(self) -> int:
+        lh, lw = self.latent_hw
+        return (lh // self.latent_patch) * (lw // self.latent_patch)
+
+    @property
+    def token_dim(self) -> int:
+        return self.latent_channels * self.latent_patch**2
+
+    def frame_steps(self) -> list[int]:
+        """Action-step index (1-based: step i is at i * period) of each predicted frame."""
+        return [(k + 1) * self.frame_stride for k in range(self.future_frames)]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["image_size"] = list(self.image_size)
+        d["ae_channels"] = list(self.ae_channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TinyWamConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise TinyWamConfigError(f"unknown TinyWamConfig field(s) {unknown}")
+        return cls(**d)
+
+
+# ---------------------------------------------------------------------------- text
+def tokenize(texts: Sequence[str], vocab_size: int, max_len: int) -> torch.Tensor:
+    """Hash lower-cased words into ``vocab_size - 1`` buckets (0 = padding): no vocabulary to download.
+
+    crc32 is stable across processes and machines (Python's ``hash`` is salted).
+    """
+    out = torch.zeros(len(texts), max_len, dtype=torch.long)
+    for i, text in enumerate(texts):
+        words = text.lower().replace(",", " ").replace(".", " ").split()[:max_len]
+        for j, w in enumerate(words):
+            out[i, j] = 1 + zlib.crc32(w.encode()) % (vocab_size - 1)
+    return out
+
+
+# ---------------------------------------------------------------------------- frames
+class FrameAutoencoder(nn.Module):
+    """64x64x3 frame <-> 8x8xC latent (tanh-bounded, so the flow's data scale is fixed)."""
+
+    def __init__(self, cfg: TinyWamConfig) -> None:
+        super().__init__()
+        c = cfg.ae_channels
+        enc: list[nn.Module] = []
+        prev = 3
+        for ch in c:
+            enc += [nn.Conv2d(prev, ch, 4, stride=2, padding=1), nn.SiLU(), nn.Conv2d(ch, ch, 3, padding=1), nn.SiLU()]
+            prev = ch
+        enc.append(nn.Conv2d(prev, cfg.latent_channels, 1))
+        self.encoder = nn.Sequential(*enc)
+        dec: list[nn.Module] = [nn.Conv2d(cfg.latent_channels, c[-1], 3, padding=1), nn.SiLU()]
+        rev = list(reversed(c))
+        for i, ch in enumerate(rev):
+            nxt = rev[i + 1] if i + 1 < len(rev) else c[0]
+            dec += [nn.ConvTranspose2d(ch, nxt, 4, stride=2, padding=1), nn.SiLU(), nn.Conv2d(nxt, nxt, 3, padding=1),
+                    nn.SiLU()]
+        dec.append(nn.Conv2d(c[0], 3, 3, padding=1))
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] in [-1, 1] -> [N, C, h, w] in (-1, 1)."""
+        return torch.tanh(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """[N, C, h, w] -> [N, 3, H, W] in (-1, 1)."""
+        return torch.tanh(self.decoder(z))
+
+
+def pixel_grid(h: int, w: int) -> torch.Tensor:
+    """[2 (y, x), h, w] pixel-centre coordinates in [-1, 1]."""
+    return torch.stack(torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij"))
+
+
+class ContextEncoder(nn.Module):
+    """Observed frame -> d_model tokens on an 8x8-pixel grid.
+
+    The policy must find 2-3 pixel objects (which cube is red, where it is). A latent
+    trained for reconstruction spends its few channels on the large surfaces and blurs
+    such objects away, so the observed frames get their own encoder, trained only by the
+    action and frame losses; the autoencoder stays the space the future is predicted in.
+    With ``coord_channels`` the pixel coordinates are two more input channels
+    (CoordConv, Liu et al. 2018): a token can then say where inside its 8x8 cell an
+    object lies, which a 3 cm success radius needs and plain convolutions learn slowly.
+
+    With ``keypoints`` > 0 a spatial-softmax head (Levine et al. 2016, as in robomimic and
+    Diffusion Policy) adds one token per keypoint: the expected image (x, y) of a learned
+    feature map at half resolution. "Where is the red blob" becomes a soft argmax the
+    head learns in a few hundred steps, with sub-pixel precision, instead of a location
+    the transformer must read out of 64 grid tokens.
+    """
+
+    def __init__(self, cfg: TinyWamConfig) -> None:
+        super().__init__()
+        c1, c2 = 32, 64
+        h, w = cfg.image_size
+        coords = pixel_grid(h, w)
+        self.register_buffer("coords", coords[None] if cfg.coord_channels else coords[:0][None], persistent=False)
+        c_in = 3 + self.coords.shape[1]
+        self.stem = nn.Sequential(nn.Conv2d(c_in, c1, 4, stride=2, padding=1), nn.SiLU())  # H/2 x W/2
+        self.net = nn.Sequential(
+            nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.SiLU(), nn.Conv2d(c2, c2, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(c2, cfg.d_model, 4, stride=2, padding=1),
+        )
+        k = cfg.keypoints
+        self.keypoints = k
+        self.num_tokens = (h // 8) * (w // 8) + k  # per image: grid tokens, then keypoint tokens
+        if k:
+            self.kp_net = nn.Sequential(nn.Conv2d(c1, c1, 3, padding=1), nn.SiLU(), nn.Conv2d(c1, k, 1))
+            self.kp_log_temp = nn.Parameter(torch.zeros(1))
+            self.register_buffer("kp_grid", pixel_grid(h // 2, w // 2).flatten(1), persistent=False)  # [2, h*w/4]
+            self.kp_in = nn.Linear(2, cfg.d_model)
+            self.kp_embed = nn.Parameter(torch.randn(k, cfg.d_model) * 0.02)
+
+    def keypoint_positions(self, h: torch.Tensor) -> torch.Tensor:
+        """Stem features [N, c1, H/2, W/2] -> expected (y, x) in [-1, 1] per keypoint, [N, K, 2]."""
+        logits = self.kp_net(h).flatten(2) * self.kp_log_temp.exp()
+        return torch.softmax(logits.float(), -1).to(h.dtype) @ self.kp_grid.to(h.dtype).T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] -> [N, (H/8)*(W/8) + keypoints, d_model]."""
+        if self.coords.shape[1]:
+            x = torch.cat([x, self.coords.to(x.dtype).expand(x.shape[0], -1, -1, -1)], 1)
+        h = self.stem(x)
+        tokens = self.net(h).flatten(2).transpose(1, 2)
+        if not self.keypoints:
+            return tokens
+        kp = self.kp_in(self.keypoint_positions(h)) + self.kp_embed
+        return torch.cat([tokens, kp], 1)
+
+
+# ---------------------------------------------------------------------------- transformer
+class Block(nn.Module):
+    def __init__(self, d: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d)
+        hidden = int(d * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``past``: cached keys/values of earlier tokens (the prefix) that ``x`` also attends to."""
+        b, s, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, s, d))
+        return x + self.mlp(self.norm2(x))
+
+    def kv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, s, d = x.shape
+        _, k, v = self.qkv(self.norm1(x)).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        return k, v
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of flow times in [0, 1]: [B] -> [B, dim]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(1000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    ang = t.float()[:, None] * 1000.0 * freqs[None]
+    return torch.cat([torch.sin(ang), torch.cos(ang)], dim=-1)
+
+
+class TinyWam(nn.Module):
+    """The model. ``loss(batch)`` trains it (see ``wam_ros.tiny_wam.data`` for the batch);
+    ``sample(...)`` generates an action chunk and, optionally, the future frames."""
+
+    def __init__(self, cfg: TinyWamConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        d = cfg.d_model
+        self.autoencoder = FrameAutoencoder(cfg)
+        self.text_embed = nn.Embedding(cfg.vocab_size, d, padding_idx=0)
+        self.state_in = nn.Linear(cfg.num_joints, d)
+        self.goal_query = nn.Parameter(torch.randn(1, 1, d) * 0.02)  # the goal token of the prefix
+        self.goal_out = nn.Linear(d, cfg.num_joints)
+        self.frame_in = nn.Linear(cfg.token_dim, d)
+        self.noisy_frame_in = nn.Linear(cfg.token_dim, d)
+        self.action_in = nn.Linear(cfg.num_joints, d)
+        self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.modality_time = nn.Parameter(torch.zeros(2, d))  # distinguishes t_action / t_frame embeddings
+        p = cfg.tokens_per_frame
+        self.n_text = cfg.max_text_tokens
+        if cfg.context_encoder == "conv":
+            self.context_encoder = ContextEncoder(cfg)
+            per_frame = self.context_encoder.num_tokens
+        else:
+            self.context_encoder = None
+            per_frame = p
+        self.n_ctx = cfg.num_cameras * cfg.context_frames * per_frame
+        self.n_act = cfg.action_horizon
+        self.n_fut = cfg.num_cameras * cfg.future_frames * p
+        self.n_prefix = self.n_text + 2 + self.n_ctx  # text | state | goal | context frames
+        self.goal_index = self.n_text + 1
+        self.pos = nn.Parameter(torch.randn(1, self.n_prefix + self.n_act + self.n_fut, d) * 0.02)
+        self.blocks = nn.ModuleList([Block(d, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.num_layers)])
+        self.norm = nn.LayerNorm(d)
+        self.action_out = nn.Linear(d, cfg.num_joints)
+        self.frame_out = nn.Linear(d, cfg.token_dim)
+        for head in (self.action_out, self.frame_out):
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        j = cfg.num_joints
+        # Normalisation stats live in the checkpoint's config (human-readable), not the weights.
+        self.register_buffer("state_mean", torch.zeros(j), persistent=False)
+        self.register_buffer("state_std", torch.ones(j), persistent=False)
+        self.register_buffer("action_mean", torch.zeros(j), persistent=False)
+        self.register_buffer("action_std", torch.ones(j), persistent=False)
+
+    # ------------------------------------------------------------------ helpers
+    def set_normalization(
+        self, state_mean: ArrayLike, state_std: ArrayLike, action_mean: ArrayLike, action_std: ArrayLike
+    ) -> None:
+        for name, v in (("state_mean", state_mean), ("state_std", state_std), ("action_mean", action_mean),
+                        ("action_std", action_std)):
+            t = torch.as_tensor(v, dtype=torch.float32).reshape(-1)
+            if t.numel() != self.cfg.num_joints:
+                raise TinyWamConfigError(f"{name} has {t.numel()} values for {self.cfg.num_joints} joints")
+            getattr(self, name).copy_(t)
+
+    def _patchify(self, z: torch.Tensor) -> torch.Tensor:
+        """[N, C, h, w] -> [N, P, C*p*p]."""
+        return F.pixel_unshuffle(z, self.cfg.latent_patch).flatten(2).transpose(1, 2)
+
+    def _unpatchify(self, tok: torch.Tensor) -> torch.Tensor:
+        """[N, P, C*p*p] -> [N, C, h, w]."""
+        lh, lw = self.cfg.latent_hw
+        p = self.cfg.latent_patch
+        return F.pixel_shuffle(tok.transpose(1, 2).reshape(tok.shape[0], -1, lh // p, lw // p), p)
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """[B, C, T, 3, H, W] in [-1, 1] -> tokens [B, C*T*P, token_dim]."""
+        b = frames.shape[0]
+        z = self.autoencoder.encode(frames.flatten(0, 2))
+        return self._patchify(z).reshape(b, -1, self.cfg.token_dim)
+
+    def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Future tokens [B, C*K*P, token_dim] -> frames [B, C, K, 3, H, W] in [-1, 1]."""
+        cfg = self.cfg
+        b = tokens.shape[0]
+        z = self._unpatchify(tokens.reshape(b * cfg.num_cameras * cfg.future_frames, cfg.tokens_per_frame, -1))
+        x = self.autoencoder.decode(z)
+        return x.reshape(b, cfg.num_cameras, cfg.future_frames, 3, *cfg.image_size)
+
+    def _mask(self, with_frames: bool, text_ids: torch.Tensor) -> torch.Tensor:
+        """Boolean [B, 1, S, S] attention mask (True = may attend)."""
+        n_pre, n_act = self.n_prefix, self.n_act
+        s = n_pre + n_act + (self.n_fut if with_frames else 0)
+        m = torch.zeros(s, s, dtype=torch.bool, device=text_ids.device)
+        m[:, :n_pre] = True  # everyone sees the prefix
+        m[:n_pre, n_pre:] = False  # the prefix sees only itself
+        m[n_pre:, n_pre : n_pre + n_act] = True  # actions and frames see the actions
+        if with_frames:
+            m[n_pre + n_act :, n_pre + n_act :] = True  # frames see the frames
+        key_ok = torch.ones(text_ids.shape[0], s, dtype=torch.bool, device=text_ids.device)
+        key_ok[:, : self.n_text] = text_ids != 0  # padding words are invisible
+        return (m[None] & key_ok[:, None, :])[:, None]
+
+    def context_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """Observed frames [B, C, T, 3, H, W] -> d_model tokens for the prefix."""
+        if self.context_encoder is None:
+            return self.frame_in(self.encode_frames(frames))
+        return self.context_encoder(frames.flatten(0, 2)).reshape(frames.shape[0], self.n_ctx, self.cfg.d_model)
+
+    def _prefix(self, ctx_tokens: torch.Tensor, state_n: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+        goal = self.goal_query.expand(state_n.shape[0], -1, -1)
+        return torch.cat([self.text_embed(text_ids), self.state_in(state_n)[:, None], goal, ctx_tokens], 1)
+
+    def _actions_to_flow(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Joint targets [B, H, J] -> the normalised space the flow runs in (relative to the state in delta mode)."""
+        if self.cfg.action_mode == "delta":
+            actions = actions - state[:, None]
+        return (actions - self.action_mean) / self.action_std
+
+    def _flow_to_actions(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        actions = x.float() * self.action_std + self.action_mean
+        return actions + state[:, None] if self.cfg.action_mode == "delta" else actions
+
+    def _suffix(
+        self, x_act: torch.Tensor, t_act: torch.Tensor, x_fut: torch.Tensor | None, t_fut: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Embed the noisy actions (and frame tokens), each with its flow-time embedding."""
+        d = self.cfg.d_model
+        ta = self.time_mlp(timestep_embedding(t_act, d)) + self.modality_time[0]
+        parts = [self.action_in(x_act) + ta[:, None]]
+        if x_fut is not None:
+            tf = self.time_mlp(timestep_embedding(t_fut, d)) + self.modality_time[1]
+            parts.append(self.noisy_frame_in(x_fut) + tf[:, None])
+        return torch.cat(parts, 1)
+
+    def denoise(
+        self,
+        prefix: torch.Tensor,
+        mask: torch.Tensor,
+        x_act: torch.Tensor,
+        t_act: torch.Tensor,
+        x_fut: torch.Tensor | None,
+        t_fut: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One network evaluation: velocities for the noisy actions (and frame tokens)."""
+        v_act, v_fut, _ = self._denoise_with_goal(prefix, mask, x_act, t_act, x_fut, t_fut)
+        return v_act, v_fut
+
+    def _denoise_with_goal(
+        self,
+        prefix: torch.Tensor,
+        mask: torch.Tensor,
+        x_act: torch.Tensor,
+        t_act: torch.Tensor,
+        x_fut: torch.Tensor | None,
+        t_fut: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        h = torch.cat([prefix, self._suffix(x_act, t_act, x_fut, t_fut)], 1)
+        h = h + self.pos[:, : h.shape[1]]
+        for blk in self.blocks:
+            h = blk(h, mask)
+        h = self.norm(h)
+        n_pre, n_act = self.n_prefix, self.n_act
+        v_act = self.action_out(h[:, n_pre : n_pre + n_act])
+        v_fut = self.frame_out(h[:, n_pre + n_act :]) if x_fut is not None else None
+        return v_act, v_fut, self.goal_out(h[:, self.goal_index])
+
+    def encode_prefix(self, prefix: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-layer keys/values of the prefix. The prefix attends only to itself, so these
+        are the same at every flow step: sampling computes them once (a KV cache)."""
+        n = self.n_prefix
+        h = prefix + self.pos[:, :n]
+        cache = []
+        for blk in self.blocks:
+            cache.append(blk.kv(h))
+            h = blk(h, mask[:, :, :n, :n])
+        return cache
+
+    def denoise_cached(
+        self,
+        cache: list[tuple[torch.Tensor, torch.Tensor]],
+        mask: torch.Tensor,
+        x_act: torch.Tensor,
+        t_act: torch.Tensor,
+        x_fut: torch.Tensor | None,
+        t_fut: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``denoise`` with the prefix taken from ``encode_prefix``: same result, suffix tokens only."""
+        n_pre, n_act = self.n_prefix, self.n_act
+        h = self._suffix(x_act, t_act, x_fut, t_fut)
+        h = h + self.pos[:, n_pre : n_pre + h.shape[1]]
+        suffix_mask = mask[:, :, n_pre:, :]
+        for blk, past in zip(self.blocks, cache):
+            h = blk(h, suffix_mask, past)
+        h = self.norm(h)
+        v_act = self.action_out(h[:, :n_act])
+        v_fut = self.frame_out(h[:, n_act:]) if x_fut is not None else None
+        return v_act, v_fut
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Flow-matching loss on actions and future-frame latents, plus frame reconstruction.
+
+        Returns ``{"loss": total, "action": ..., "frame": ..., "recon": ..., "goal": ...}``;
+        call ``out["loss"].backward()``. Batch format: ``wam_ros.tiny_wam.data``. The goal
+        loss (the goal token regresses the normalised state the episode ends in) gives the
+        image encoder and the instruction a clean, dense signal for *where* to go, which the
+        noisy flow targets alone teach slowly.
+        """
+        cfg = self.cfg
+        images, future = batch["images"], batch["future_frames"]
+        b = images.shape[0]
+        ctx_tok = self.context_tokens(images)
+        with torch.no_grad():  # flow target: no gradient into the encoder (and no graph to keep)
+            fut_tok = self.encode_frames(future)
+        state_n = (batch["state"] - self.state_mean) / self.state_std
+        act_n = self._actions_to_flow(batch["actions"], batch["state"])
+        text = batch["instruction_ids"]
+        t_act = torch.rand(b, device=images.device)
+        t_fut = torch.rand(b, device=images.device)
+        n_act, n_fut = torch.randn_like(act_n), torch.randn_like(fut_tok)
+        x_act = (1 - t_act)[:, None, None] * n_act + t_act[:, None, None] * act_n
+        x_fut = (1 - t_fut)[:, None, None] * n_fut + t_fut[:, None, None] * fut_tok
+        prefix = self._prefix(ctx_tok, state_n, text)
+        v_act, v_fut, goal = self._denoise_with_goal(prefix, self._mask(True, text), x_act, t_act, x_fut, t_fut)
+        action_loss = F.mse_loss(v_act, act_n - n_act)
+        goal_loss = F.mse_loss(goal, (batch["goal"] - self.state_mean) / self.state_std)
+        frame_loss = F.mse_loss(v_fut, fut_tok - n_fut)
+        all_frames = torch.cat([images.flatten(0, 2), future.flatten(0, 2)], 0)
+        if cfg.recon_frames and all_frames.shape[0] > cfg.recon_frames:  # a random subset keeps the decoder cheap
+            all_frames = all_frames[torch.randperm(all_frames.shape[0], device=all_frames.device)[: cfg.recon_frames]]
+        recon_loss = F.mse_loss(self.autoencoder.decode(self.autoencoder.encode(all_frames)), all_frames)
+        total = (action_loss + cfg.frame_loss_weight * frame_loss + cfg.recon_loss_weight * recon_loss
+                 + cfg.goal_loss_weight * goal_loss)
+        return {"loss": total, "action": action_loss.detach(), "frame": frame_loss.detach(),
+                "recon": recon_loss.detach(), "goal": goal_loss.detach()}
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def sample(
+        self,
+        images: torch.Tensor,
+        state: torch.Tensor,
+        instruction_ids: torch.Tensor,
+        num_steps: int | None = None,
+        with_frames: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Generate ``(actions [B, H, J] in joint units, future tokens or None)`` by Euler
+        integration of the learned flow. Decode tokens with ``decode_tokens``.
+
+        ``with_frames=False`` drops the future-frame tokens; by the attention mask the
+        actions are the same as with them (given the same generator state).
+        """
+        cfg = self.cfg
+        steps = int(num_steps or cfg.num_steps)
+        b, dev = images.shape[0], images.device
+        dtype = self.pos.dtype
+        state_n = (state - self.state_mean) / self.state_std
+        prefix = self._prefix(self.context_tokens(images), state_n, instruction_ids)
+        mask = self._mask(with_frames, instruction_ids)
+        cache = self.encode_prefix(prefix, mask)
+        x_act = torch.randn(b, cfg.action_horizon, cfg.num_joints, generator=generator, device=dev, dtype=dtype)
+        x_fut = None
+        if with_frames:
+            x_fut = torch.randn(b, self.n_fut, cfg.token_dim, generator=generator, device=dev, dtype=dtype)
+        dt = 1.0 / steps
+        for i in range(steps):
+            t = torch.full((b,), i * dt, device=dev)
+            v_act, v_fut = self.denoise_cached(cache, mask, x_act, t, x_fut, t)
+            x_act = x_act + dt * v_act
+            if x_fut is not None:
+                x_fut = x_fut + dt * v_fut
+        return self._flow_to_actions(x_act, state), x_fut

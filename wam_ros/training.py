@@ -1,0 +1,313 @@
+"""``wam-train``: train the tiny WAM on a LeRobot v3 dataset.
+
+Samples are windows of recorded episodes: the context frames and joint state at frame
+t, the next ``action_horizon`` commanded targets (frame t+1 ...) and the future frames
+the model must predict at its frame steps. The dataset's fps must match the action
+period (``fps * period == 1``), so action i lands on frame t+1+i exactly. Episodes are
+split into train/validation by episode (never by frame: neighbouring frames are near
+duplicates). Checkpoints are written periodically; ``--resume`` continues from the
+last one (weights, optimiser, step and RNG state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
+from wam_ros.dataset.reader import LeRobotDatasetReader
+from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
+from wam_ros.tiny_wam.data import Normalization, collate, resize_frame
+from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
+
+TRAIN_STATE = "train_state.pt"
+
+
+class TrainingError(ValueError):
+    """The dataset or the options cannot be trained on; the message says why."""
+
+
+@dataclass
+class Episode:
+    task: str
+    state: np.ndarray  # [T, J]
+    action: np.ndarray  # [T, J]
+    frames: np.ndarray  # [C, T, h, w, 3] uint8, resized to the model's image size
+
+    @property
+    def length(self) -> int:
+        return int(self.state.shape[0])
+
+
+@dataclass
+class TrainOptions:
+    dataset: Path
+    out: Path
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    seed: int = 0
+    val_episodes: float = 0.1  # fraction (< 1) or count (>= 1) of episodes held out
+    eval_every: int = 250
+    checkpoint_every: int = 500
+    resume: bool = False
+    num_threads: int = 2
+    augment_colors: bool = False  # permute red/green/blue objects and colour words (color_permutation.py)
+    model: dict = field(default_factory=dict)  # TinyWamConfig overrides
+
+
+def dataset_layout(reader: LeRobotDatasetReader) -> tuple[tuple[str, ...], tuple[str, ...], float]:
+    """(joint names, cameras, fps) from the dataset's info.json."""
+    feats = reader.info["features"]
+    if STATE_KEY not in feats or ACTION_KEY not in feats:
+        raise TrainingError(f"dataset lacks '{STATE_KEY}' or '{ACTION_KEY}' features")
+    names = feats[STATE_KEY].get("names")
+    joints = tuple(names if isinstance(names, list) else (names or {}).get("motors", []))
+    prefix = video_key("")
+    cameras = tuple(sorted(k[len(prefix) :] for k, v in feats.items() if k.startswith(prefix)))
+    if not joints or not cameras:
+        raise TrainingError(f"dataset has joints {list(joints)} and cameras {list(cameras)}; need both")
+    return joints, cameras, float(reader.info["fps"])
+
+
+def load_episodes(reader: LeRobotDatasetReader, cameras: tuple[str, ...], image_size: tuple[int, int]) -> list[Episode]:
+    episodes = []
+    for e in tqdm(range(reader.num_episodes), desc="loading episodes", leave=False):
+        data = reader.episode_data(e)
+        per_cam = []
+        for cam in cameras:
+            frames, _ = reader.episode_frames(e, cam)
+            per_cam.append(np.stack([resize_frame(f, image_size) for f in frames]))
+        n = min(len(data[STATE_KEY]), *(len(f) for f in per_cam))
+        episodes.append(
+            Episode(
+                reader.episode_task(e), data[STATE_KEY][:n], data[ACTION_KEY][:n], np.stack([f[:n] for f in per_cam])
+            )
+        )
+    return episodes
+
+
+def make_sample(ep: Episode, t: int, cfg: TinyWamConfig) -> dict:
+    """One training window at frame t (indices past the end repeat the last frame: the arm rests)."""
+    last = ep.length - 1
+    ctx = [max(0, t - cfg.context_frames + 1 + i) for i in range(cfg.context_frames)]
+    act = [min(t + 1 + i, last) for i in range(cfg.action_horizon)]
+    fut = [min(t + s, last) for s in cfg.frame_steps()]
+    return {
+        "images": ep.frames[:, ctx],
+        "state": ep.state[t],
+        "instruction": ep.task,
+        "actions": ep.action[act],
+        "future_frames": ep.frames[:, fut],
+        "goal": ep.state[-1],
+    }
+
+
+def split_episodes(n: int, val: float, seed: int) -> tuple[list[int], list[int]]:
+    k = int(val) if val >= 1 else max(1, round(n * val)) if n > 1 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(order[k:].tolist()), sorted(order[:k].tolist())
+
+
+def action_targets(episodes: list[Episode], cfg: TinyWamConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(states [N, J], action windows [N, H, J]) of every frame, in the space the model's
+    action normalisation applies to (relative to the state when ``action_mode`` is delta)."""
+    states, actions = [], []
+    for ep in episodes:
+        for t in range(ep.length):
+            s = make_sample(ep, t, cfg)
+            states.append(s["state"])
+            actions.append(s["actions"] - s["state"] if cfg.action_mode == "delta" else s["actions"])
+    return np.asarray(states), np.asarray(actions)
+
+
+class WindowSampler:
+    def __init__(self, episodes: list[Episode], cfg: TinyWamConfig, seed: int, augment_colors: bool = False) -> None:
+        self.episodes, self.cfg, self.augment_colors = episodes, cfg, augment_colors
+        self.index = [(e, t) for e, ep in enumerate(episodes) for t in range(ep.length)]
+        if not self.index:
+            raise TrainingError("no frames to train on")
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> dict[str, torch.Tensor]:
+        picks = self.rng.integers(0, len(self.index), size)
+        samples = [make_sample(self.episodes[e], t, self.cfg) for e, t in (self.index[i] for i in picks)]
+        if self.augment_colors:
+            for s in samples:
+                (s["images"], s["future_frames"]), s["instruction"] = permute_colors(
+                    (s["images"], s["future_frames"]), s["instruction"], random_permutation(self.rng)
+                )
+        return collate(samples, self.cfg)
+
+
+@torch.no_grad()
+def evaluate(model: TinyWam, sampler: WindowSampler, batches: int, batch_size: int, seed: int) -> dict[str, float]:
+    """Mean losses on a fixed set of validation windows and fixed flow noise (comparable across steps)."""
+    model.eval()
+    rng_state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    sampler.rng = np.random.default_rng(seed)
+    totals: dict[str, float] = {}
+    for _ in range(batches):
+        for k, v in model.loss(sampler.batch(batch_size)).items():
+            totals[k] = totals.get(k, 0.0) + float(v) / batches
+    torch.set_rng_state(rng_state)
+    model.train()
+    return totals
+
+
+def train(opts: TrainOptions) -> Path:
+    torch.set_num_threads(opts.num_threads)
+    torch.manual_seed(opts.seed)
+    reader = LeRobotDatasetReader(opts.dataset)
+    reader.validate()
+    joints, cameras, fps = dataset_layout(reader)
+    period = 1.0 / fps
+    if opts.resume and (opts.out / "config.json").is_file():
+        model, meta = load_checkpoint(opts.out)
+        cfg = model.cfg
+    else:
+        cfg = TinyWamConfig(**{"num_joints": len(joints), "num_cameras": len(cameras), **opts.model})
+        model, meta = TinyWam(cfg), None
+    if cfg.num_joints != len(joints) or cfg.num_cameras != len(cameras):
+        raise TrainingError(
+            f"model has {cfg.num_joints} joints/{cfg.num_cameras} cameras; dataset {len(joints)}/{len(cameras)}"
+        )
+    episodes = load_episodes(reader, cameras, cfg.image_size)
+    train_ids, val_ids = split_episodes(len(episodes), opts.val_episodes, opts.seed)
+    train_eps = [episodes[i] for i in train_ids]
+    if meta is None:
+        norm = Normalization.from_data(*action_targets(train_eps, cfg))
+        meta = CheckpointMeta(joints, cameras, period, cfg, norm)
+        model.set_normalization(norm.state_mean, norm.state_std, norm.action_mean, norm.action_std)
+    train_sampler = WindowSampler(train_eps, cfg, opts.seed, augment_colors=opts.augment_colors)
+    val_sampler = WindowSampler([episodes[i] for i in val_ids], cfg, opts.seed + 1) if val_ids else None
+    optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    step = 0
+    history: list[dict] = []
+    state_path = opts.out / TRAIN_STATE
+    if opts.resume and state_path.is_file():
+        st = torch.load(state_path, weights_only=True)
+        optim.load_state_dict(st["optimizer"])
+        step = int(st["step"])
+        torch.set_rng_state(st["torch_rng"])
+        history = json.loads(st["history"])
+        print(f"[wam-train] resumed at step {step}")
+
+    def lr_at(s: int) -> float:  # linear warm-up, cosine decay
+        warm = min(200, opts.steps // 10 + 1)
+        if s < warm:
+            return opts.lr * (s + 1) / warm
+        return opts.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, opts.steps - warm))))
+
+    def save(tag: str) -> None:
+        meta.extra = {
+            "dataset": str(opts.dataset),
+            "episodes": {"train": len(train_ids), "val": len(val_ids)},
+            "step": step,
+            "history": history[-20:],
+            "seed": opts.seed,
+            "augment_colors": opts.augment_colors,
+        }
+        save_checkpoint(opts.out, model, meta)
+        torch.save(
+            {
+                "optimizer": optim.state_dict(),
+                "step": step,
+                "torch_rng": torch.get_rng_state(),
+                "history": json.dumps(history),
+            },
+            state_path,
+        )
+        print(f"[wam-train] {tag} checkpoint at step {step} -> {opts.out}")
+
+    print(
+        f"[wam-train] {len(train_ids)} train / {len(val_ids)} val episodes, {len(train_sampler.index)} windows, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, fps {fps:g}"
+    )
+    model.train()
+    bar = tqdm(total=opts.steps, initial=step, desc="wam-train", dynamic_ncols=True)
+    t0 = time.monotonic()
+    while step < opts.steps:
+        for g in optim.param_groups:
+            g["lr"] = lr_at(step)
+        losses = model.loss(train_sampler.batch(opts.batch_size))
+        optim.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix({k: f"{float(v.detach()):.3f}" for k, v in losses.items()})
+        if step % opts.eval_every == 0 or step == opts.steps:
+            entry = {
+                "step": step,
+                "train": {k: float(v.detach()) for k, v in losses.items()},
+                "elapsed_s": round(time.monotonic() - t0, 1),
+            }
+            if val_sampler is not None:
+                entry["val"] = evaluate(model, val_sampler, 4, opts.batch_size, opts.seed)
+                bar.write(
+                    f"[wam-train] step {step} val {json.dumps({k: round(v, 4) for k, v in entry['val'].items()})}"
+                )
+            history.append(entry)
+        if step % opts.checkpoint_every == 0 and step < opts.steps:
+            save("periodic")
+    bar.close()
+    save("final")
+    return opts.out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="wam-train", description="Train the tiny WAM on a LeRobot v3 dataset.")
+    ap.add_argument("dataset", type=Path, help="LeRobot v3 dataset directory")
+    ap.add_argument("--out", type=Path, default=Path("checkpoints/tiny_wam"), help="checkpoint directory")
+    ap.add_argument("--steps", type=int, default=TrainOptions.steps)
+    ap.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
+    ap.add_argument("--lr", type=float, default=TrainOptions.lr)
+    ap.add_argument("--seed", type=int, default=TrainOptions.seed)
+    ap.add_argument("--val-episodes", type=float, default=TrainOptions.val_episodes)
+    ap.add_argument("--eval-every", type=int, default=TrainOptions.eval_every)
+    ap.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
+    ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ap.add_argument("--threads", type=int, default=TrainOptions.num_threads)
+    ap.add_argument("--augment-colors", action="store_true",
+                    help="permute the colours of saturated objects and the colour words of the instruction")
+    ap.add_argument(
+        "--model", type=json.loads, default={}, help="TinyWamConfig overrides as JSON, e.g. '{\"d_model\": 96}'"
+    )
+    a = ap.parse_args(argv)
+    try:
+        train(
+            TrainOptions(
+                a.dataset,
+                a.out,
+                a.steps,
+                a.batch_size,
+                a.lr,
+                seed=a.seed,
+                val_episodes=a.val_episodes,
+                eval_every=a.eval_every,
+                checkpoint_every=a.checkpoint_every,
+                resume=a.resume,
+                num_threads=a.threads,
+                augment_colors=a.augment_colors,
+                model=a.model,
+            )
+        )
+    except (TrainingError, FileNotFoundError) as exc:
+        raise SystemExit(f"wam-train: {exc}") from exc
+
+
+if __name__ == "__main__":
+    main()
