@@ -63,6 +63,9 @@ def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path):
     ]
     try:
         wait_for(lambda: safety and safety[-1].data == "DISARMED", 60, period=0.2)
+        # the expert publishes from the start; once the probe has its commands too (discovery can take seconds
+        # on loaded cores), it sees everything the recorder can record after arming
+        wait_for(lambda: len(commands) >= 3, 60, period=0.2)
         wait_for(lambda: _try_call(ros, "/safety_bridge_node/arm"), 30, period=0.5)
         try:
             wait_for(lambda: rec_state and rec_state[-1].data == "STOPPED", 180, period=0.5)
@@ -108,15 +111,21 @@ def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path):
         # the very last one sent; and each process sees /clock a little late, so the recorder's "now" can trail
         # the teleop's stamp by a few ticks) evaluated at the frame time, or, while no command is in force
         # (episode start, after success), the measured position the arm holds
+        # (a starved recorder's /clock can trail the teleop's by up to a second of sim time on loaded cores).
         from_command = holding = 0
+        unmatched = []
         for stamp, action, state in zip(d["stamp"], d["action"], d["observation.state"], strict=True):
-            recent = np.flatnonzero((sent_t <= stamp + 0.25) & (sent_t > stamp - 1.5))
+            recent = np.flatnonzero((sent_t <= stamp + 1.0) & (sent_t > stamp - 1.5))
             candidates = [sample_reference(sent[j], stamp) for j in recent]
             if any(np.allclose(c, action, atol=1e-4) for c in candidates):
                 from_command += 1
             elif np.array_equal(action, state):
                 holding += 1
-        assert from_command + holding == n, f"episode {i}: {n - from_command - holding} actions match nothing sent"
+            else:
+                err = min((np.abs(c - action).max() for c in candidates), default=np.inf)
+                unmatched.append(f"t={stamp:.2f} ({len(recent)} commands near, closest {err:.2g} rad)")
+        assert not unmatched, (f"episode {i}: {len(unmatched)}/{n} actions match nothing sent: {unmatched}; "
+                               f"commands seen from t={sent_t.min():.2f} to {sent_t.max():.2f}")
         assert from_command > 0.6 * n, f"episode {i}: only {from_command}/{n} frames under a command"
         # the arm followed the commands: state and action stay close; the episode ends near the goal
         err = np.abs(d["observation.state"] - d["action"])[:, :6].max(axis=1)  # the action leads by >= 0.1 s
