@@ -82,6 +82,13 @@ def test_every_graph_refers_to_real_files():
                 assert share_path(f).is_file(), f"graph {name}: {f}"
 
 
+def _exit_report(codes: dict[str, int], log_dir: Path) -> str:
+    """Exit codes and the log tail of every process that did not exit 0 (pytest truncates reprs, not strings)."""
+    bad = [n for n, c in codes.items() if c != 0]
+    tails = "\n".join(f"== {n} (exit {codes[n]})\n{(log_dir / f'{n}.log').read_text()[-3000:]}" for n in bad)
+    return f"exit codes {codes}\n{tails}"
+
+
 def test_sim_graph_runs_closed_loop_and_every_parameter_is_declared(ros, tmp_path):
     """The `make demo` graph (expert policy): starts, arms, commands reach the controller, stops cleanly."""
     opts = GraphOptions(policy="expert", extra_params={"sim_robot_node": {"image_width": 64, "image_height": 48}})
@@ -119,8 +126,7 @@ def test_sim_graph_runs_closed_loop_and_every_parameter_is_declared(ros, tmp_pat
         t0 = time.monotonic()
         codes = runner.stop()
         stop_time = time.monotonic() - t0
-    logs = {p.stem: p.read_text()[-2000:] for p in Path(tmp_path / "logs").glob("*.log")}
-    assert all(c == 0 for c in codes.values()), (codes, logs)
+    assert all(c == 0 for c in codes.values()), _exit_report(codes, tmp_path / "logs")
     assert stop_time < 30
     assert set(codes) == {s.name for s in specs}
 
@@ -153,4 +159,4 @@ def test_other_graphs_declare_every_parameter_they_set(ros, tmp_path, graph):
         assert not runner.dead(), runner.dead()
     finally:
         codes = runner.stop()
-    assert all(c == 0 for c in codes.values()), codes
+    assert all(c == 0 for c in codes.values()), _exit_report(codes, tmp_path / "logs")

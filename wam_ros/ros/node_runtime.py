@@ -1,7 +1,9 @@
 """One ``main()`` for every node: init, spin, refuse bad parameters, stop cleanly.
 
 A ParameterError at construction is logged with the parameter's name and the
-process exits with status 2 (no traceback); SIGINT/SIGTERM shut down cleanly.
+process exits with status 2 (no traceback); SIGINT/SIGTERM shut down cleanly, and
+exit 0, also when the signal lands inside the executor's wait-set setup (rclpy then
+raises a plain RCLError "context is not valid" instead of ExternalShutdownException).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise  # a real error while running
+        # the context was shut down by SIGINT/SIGTERM between two waits: a clean shutdown
     finally:
         if node is not None:
             close = getattr(node, "close", None)
