@@ -30,14 +30,15 @@ from wam_ros.sim.sim_env import SimEnv
 LATENCIES_MS = (0, 200, 400, 800, 1200)
 
 
-def make_policy(name: str, env: SimEnv, checkpoint: str):
+def make_policy(name: str, env: SimEnv, checkpoint: str, noise_scale: float = 1.0):
     if name == "expert":
         from wam_ros.sim.scripted_expert import ScriptedExpertPolicy
 
         return ScriptedExpertPolicy(env.robot, env.scene_state), None
     from wam_ros.policies.tiny_wam_policy import TinyWamPolicy
 
-    policy = TinyWamPolicy(checkpoint, device="cpu", joint_names=env.robot.actuated_joints, num_threads=1)
+    policy = TinyWamPolicy(checkpoint, device="cpu", joint_names=env.robot.actuated_joints, num_threads=1,
+                           noise_scale=noise_scale)
     return policy, policy.spec.action_horizon * policy.spec.action_period
 
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--policy", choices=("expert", "tiny_wam"), default="expert")
     ap.add_argument("--checkpoint", default="checkpoints/tiny_wam")
+    ap.add_argument("--noise-scale", type=float, default=1.0, help="tiny_wam sampling noise (0: deterministic)")
     ap.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell")
     ap.add_argument("--seed", type=int, default=1000, help="first seed (held out from training seeds)")
     ap.add_argument("--modes", default=",".join(MODES))
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     a = ap.parse_args(argv)
     env = SimEnv()
-    policy, _ = make_policy(a.policy, env, a.checkpoint)
+    policy, _ = make_policy(a.policy, env, a.checkpoint, a.noise_scale)
     horizon_s = policy.spec.action_horizon * policy.spec.action_period
     rows = []
     print(

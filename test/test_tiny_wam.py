@@ -123,7 +123,7 @@ def test_coord_channels_let_the_context_encoder_see_where_a_pixel_is():
     token in every interior cell. With them, the cells differ."""
     flat = torch.zeros(1, 3, 64, 64)  # cells (3, 3) and (4, 4) see no padding (receptive field 34 px)
     for coords, same in ((False, True), (True, False)):
-        enc = small_model(coord_channels=coords, image_size=(64, 64)).context_encoder
+        enc = small_model(coord_channels=coords, image_size=(64, 64), instruction_keypoints=False).context_encoder
         tok = enc(flat)[0, :64].reshape(8, 8, -1)  # the grid tokens (keypoint tokens follow)
         assert torch.allclose(tok[3, 3], tok[4, 4], atol=1e-6) is same
 
@@ -133,7 +133,7 @@ def test_keypoint_tokens_are_the_soft_argmax_of_their_feature_maps():
     [-1, 1] image coordinates; each context frame gets (H/8)*(W/8) grid tokens + K keypoint tokens."""
     m = small_model(image_size=(64, 64), keypoints=3)
     enc = m.context_encoder
-    assert enc(torch.zeros(2, 3, 64, 64)).shape == (2, 64 + 3, m.cfg.d_model)
+    assert enc(torch.zeros(2, 3, 64, 64), torch.zeros(2, m.cfg.d_model)).shape == (2, 64 + 3, m.cfg.d_model)
     peaks = [(5, 20), (31, 0), (16, 16)]  # (row, col) on the 32x32 stem grid
 
     def spikes(h: torch.Tensor) -> torch.Tensor:
@@ -147,6 +147,39 @@ def test_keypoint_tokens_are_the_soft_argmax_of_their_feature_maps():
     expected = torch.tensor([[-1 + 2 * r / 31, -1 + 2 * c / 31] for r, c in peaks])
     assert torch.allclose(pos, expected, atol=1e-3)
     assert m.n_ctx == m.cfg.num_cameras * m.cfg.context_frames * (64 + 3)
+
+
+def test_instruction_moves_only_the_keypoints_and_only_when_conditioned():
+    """FiLM on the keypoint branch: two instructions over the same frame give the same grid tokens and,
+    once the FiLM layer has learned anything (here: random weights), different keypoint tokens. It starts
+    as the identity; without ``instruction_keypoints`` the instruction never reaches the encoder."""
+    frames = torch.rand(1, 2, 1, 3, 64, 64).expand(2, -1, -1, -1, -1, -1)
+    ids = tokenize(["reach the red cube", "reach the blue cube"], SMALL.get("vocab_size", 1024), 16)
+    per_frame = 64 + 4
+    for conditioned in (True, False):
+        m = small_model(image_size=(64, 64), keypoints=4, instruction_keypoints=conditioned).eval()
+        with torch.no_grad():
+            fresh = m.context_tokens(frames, ids)
+            assert torch.allclose(fresh[0], fresh[1], atol=1e-6), "a fresh model must ignore the instruction here"
+            if conditioned:
+                torch.nn.init.normal_(m.context_encoder.kp_film.weight, std=0.5)
+            else:
+                assert m.context_encoder.kp_film is None
+            tok = m.context_tokens(frames, ids).reshape(2, 2, per_frame, -1)
+        assert torch.allclose(tok[0, :, :64], tok[1, :, :64], atol=1e-6)  # grid tokens: the image only
+        assert torch.allclose(tok[0, :, 64:], tok[1, :, 64:], atol=1e-4) is not conditioned
+    with pytest.raises(ValueError, match="instruction"):
+        small_model(image_size=(64, 64), keypoints=4).context_encoder(torch.zeros(1, 3, 64, 64))
+
+
+def test_config_keys_missing_from_old_checkpoints_take_the_legacy_value():
+    """A config.json written before keypoints existed describes a model without them."""
+    d = TinyWamConfig(**SMALL).to_dict()
+    for key in TinyWamConfig.LEGACY_DEFAULTS:
+        d.pop(key)
+    old = TinyWamConfig.from_dict(d)
+    assert old.keypoints == 0 and old.instruction_keypoints is False
+    assert TinyWamConfig().instruction_keypoints is True  # new models are conditioned
 
 
 def test_tokenizer_is_stable_and_pads():
@@ -242,7 +275,7 @@ def test_cached_prefix_sampling_equals_full_denoiser():
     m.eval()
     b = example_batch(m.cfg, 2, seed=3)
     with torch.no_grad():
-        prefix = m._prefix(m.context_tokens(b["images"]), b["state"], b["instruction_ids"])
+        prefix = m._prefix(m.context_tokens(b["images"], b["instruction_ids"]), b["state"], b["instruction_ids"])
         mask = m._mask(True, b["instruction_ids"])
         x_act, x_fut = torch.randn(2, 8, 7), torch.randn(2, m.n_fut, m.cfg.token_dim)
         t = torch.tensor([0.2, 0.7])
@@ -265,3 +298,14 @@ def test_both_context_encoders_train_and_sample():
         assert actions.shape == (2, 8, 7) and torch.isfinite(actions).all()
     with pytest.raises(TinyWamConfigError, match="context_encoder"):
         TinyWamConfig(context_encoder="resnet")
+
+
+def test_zero_noise_scale_makes_chunks_deterministic():
+    """noise_scale=0: the chunk no longer depends on the generator; at 1 it does."""
+    m = small_model().eval()
+    b = example_batch(m.cfg, batch_size=1)
+    torch.nn.init.normal_(m.action_out.weight, std=0.1)  # a fresh model's zero head would hide the flow
+    for scale, same in ((0.0, True), (1.0, False)):
+        a = [m.sample(b["images"], b["state"], b["instruction_ids"], 3, False, torch.Generator().manual_seed(s),
+                      noise_scale=scale)[0] for s in (1, 2)]
+        assert torch.allclose(a[0], a[1]) is same

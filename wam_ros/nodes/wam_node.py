@@ -49,6 +49,8 @@ PARAMS = [
     Param("checkpoint", "checkpoints/tiny_wam", "tiny_wam checkpoint directory (config.json + model.safetensors)"),
     Param("device", "auto", "tiny_wam device", choices=("auto", "cuda", "cpu")),
     Param("num_steps", 8, "flow-matching Euler steps per chunk (tiny_wam)", range=(1, 100), dynamic=True),
+    Param("noise_scale", 1.0, "tiny_wam: scale of the sampling noise (1 = the learned distribution, "
+          "0 = deterministic chunks)", range=(0.0, 2.0), dynamic=True),
     Param("compile", False, "torch.compile the tiny_wam denoiser (slow first call)"),
     Param("torch_threads", 2, "CPU threads for torch (tiny_wam)", range=(1, 64)),
     Param("seed", 0, "noise seed of the tiny_wam sampler (-1: random)", range=(-1, 2**31 - 1)),
@@ -177,6 +179,7 @@ class WamNode(Node):
         kw: dict[str, Any]
         if b == "tiny_wam":
             kw = dict(checkpoint=p["checkpoint"], device=p["device"], num_steps=p["num_steps"], compile=p["compile"],
+                      noise_scale=p["noise_scale"],
                       joint_names=self.joint_names, cameras=self.cameras, image_size=size if any(size) else None,
                       seed=None if p["seed"] < 0 else p["seed"], num_threads=p["torch_threads"])
         elif b == "replay":
@@ -199,6 +202,8 @@ class WamNode(Node):
         self.p[name] = value
         if name == "num_steps" and hasattr(self.policy, "num_steps"):
             self.policy.num_steps = int(value)
+        if name == "noise_scale" and hasattr(self.policy, "noise_scale"):
+            self.policy.noise_scale = float(value)
         if name in ("trigger_mode", "trigger_threshold", "trigger_rate", "min_interval"):
             with self._lock:
                 self.scheduler.configure(self.p["trigger_mode"], self.p["trigger_threshold"],

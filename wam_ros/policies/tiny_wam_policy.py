@@ -50,6 +50,7 @@ class TinyWamPolicy:
         image_size: tuple[int, int] | list[int] | None = None,
         seed: int | None = 0,
         num_threads: int | None = None,
+        noise_scale: float = 1.0,
     ) -> None:
         if num_threads:
             torch.set_num_threads(int(num_threads))
@@ -60,6 +61,9 @@ class TinyWamPolicy:
         self.num_steps = int(num_steps) if num_steps else cfg.num_steps
         if self.num_steps < 1:
             raise CheckpointError(f"num_steps must be >= 1, got {self.num_steps}")
+        if not 0.0 <= noise_scale <= 2.0:
+            raise CheckpointError(f"noise_scale must be in [0, 2], got {noise_scale}")
+        self.noise_scale = float(noise_scale)
         self.spec = PolicySpec(
             joint_names=tuple(self.meta.joint_names),
             cameras=tuple(self.meta.cameras),
@@ -114,7 +118,8 @@ class TinyWamPolicy:
         text = tokenize([observation.instruction], cfg.vocab_size, cfg.max_text_tokens).to(self.device)
         t1 = time.perf_counter()
         with self._autocast():
-            actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, self._generator)
+            actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, self._generator,
+                                               self.noise_scale)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
@@ -133,6 +138,7 @@ class TinyWamPolicy:
                 "latency": {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0},
                 "device": str(self.device),
                 "num_steps": self.num_steps,
+                "noise_scale": self.noise_scale,
             },
         )
         return pred.validate(self.spec)

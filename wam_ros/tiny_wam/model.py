@@ -30,6 +30,7 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +71,11 @@ class TinyWamConfig:
     action_mode: str = "delta"  # delta: actions are predicted relative to the measured state | absolute
     goal_loss_weight: float = 0.5  # auxiliary: a goal token predicts the state the episode ends in (0: off)
     keypoints: int = 16  # spatial-softmax keypoint tokens per context frame (0: off)
+    instruction_keypoints: bool = True  # the instruction FiLM-modulates the keypoint features (keypoints > 0)
+
+    # Fields added after checkpoints were first written, with the value that reproduces the
+    # model those checkpoints were trained as (a config.json without the key predates it).
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"keypoints": 0, "instruction_keypoints": False}
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
@@ -129,7 +135,7 @@ class TinyWamConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise TinyWamConfigError(f"unknown TinyWamConfig field(s) {unknown}")
-        return cls(**d)
+        return cls(**{**cls.LEGACY_DEFAULTS, **d})
 
 
 # ---------------------------------------------------------------------------- text
@@ -199,6 +205,12 @@ class ContextEncoder(nn.Module):
     feature map at half resolution. "Where is the red blob" becomes a soft argmax the
     head learns in a few hundred steps, with sub-pixel precision, instead of a location
     the transformer must read out of 64 grid tokens.
+
+    With ``instruction_keypoints`` the instruction scales and shifts the keypoint branch's
+    feature channels (FiLM, Perez et al. 2018; RT-1 conditions its image encoder the same
+    way): "the red cube" can then switch on a red-blob detector, so one keypoint *is* the
+    named object's image position, instead of three colour keypoints the transformer must
+    choose between. Initialised to the identity (zero scale and shift).
     """
 
     def __init__(self, cfg: TinyWamConfig) -> None:
@@ -223,20 +235,29 @@ class ContextEncoder(nn.Module):
             self.register_buffer("kp_grid", pixel_grid(h // 2, w // 2).flatten(1), persistent=False)  # [2, h*w/4]
             self.kp_in = nn.Linear(2, cfg.d_model)
             self.kp_embed = nn.Parameter(torch.randn(k, cfg.d_model) * 0.02)
+        self.kp_film = nn.Linear(cfg.d_model, 2 * c1) if k and cfg.instruction_keypoints else None
+        if self.kp_film is not None:
+            nn.init.zeros_(self.kp_film.weight)
+            nn.init.zeros_(self.kp_film.bias)
 
     def keypoint_positions(self, h: torch.Tensor) -> torch.Tensor:
         """Stem features [N, c1, H/2, W/2] -> expected (y, x) in [-1, 1] per keypoint, [N, K, 2]."""
         logits = self.kp_net(h).flatten(2) * self.kp_log_temp.exp()
         return torch.softmax(logits.float(), -1).to(h.dtype) @ self.kp_grid.to(h.dtype).T
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] -> [N, (H/8)*(W/8) + keypoints, d_model]."""
+    def forward(self, x: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, 3, H, W] (and a pooled instruction embedding [N, d_model]) -> [N, (H/8)*(W/8) + keypoints, d_model]."""
         if self.coords.shape[1]:
             x = torch.cat([x, self.coords.to(x.dtype).expand(x.shape[0], -1, -1, -1)], 1)
         h = self.stem(x)
         tokens = self.net(h).flatten(2).transpose(1, 2)
         if not self.keypoints:
             return tokens
+        if self.kp_film is not None:
+            if instruction is None:
+                raise ValueError("this encoder's keypoints are instruction-conditioned: pass the instruction embedding")
+            scale, shift = self.kp_film(instruction).to(h.dtype)[:, :, None, None].chunk(2, 1)
+            h = h * (1 + scale) + shift
         kp = self.kp_in(self.keypoint_positions(h)) + self.kp_embed
         return torch.cat([tokens, kp], 1)
 
@@ -375,11 +396,21 @@ class TinyWam(nn.Module):
         key_ok[:, : self.n_text] = text_ids != 0  # padding words are invisible
         return (m[None] & key_ok[:, None, :])[:, None]
 
-    def context_tokens(self, frames: torch.Tensor) -> torch.Tensor:
-        """Observed frames [B, C, T, 3, H, W] -> d_model tokens for the prefix."""
+    def instruction_embedding(self, text_ids: torch.Tensor) -> torch.Tensor:
+        """Mean word embedding of each instruction (padding excluded): [B, L] -> [B, d_model]."""
+        valid = (text_ids != 0).unsqueeze(-1).to(self.pos.dtype)
+        return (self.text_embed(text_ids) * valid).sum(1) / valid.sum(1).clamp(min=1.0)
+
+    def context_tokens(self, frames: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+        """Observed frames [B, C, T, 3, H, W] (and the instruction) -> d_model tokens for the prefix."""
         if self.context_encoder is None:
             return self.frame_in(self.encode_frames(frames))
-        return self.context_encoder(frames.flatten(0, 2)).reshape(frames.shape[0], self.n_ctx, self.cfg.d_model)
+        per_sample = frames.shape[1] * frames.shape[2]
+        instruction = None
+        if self.context_encoder.kp_film is not None:
+            instruction = self.instruction_embedding(text_ids).repeat_interleave(per_sample, 0)
+        tokens = self.context_encoder(frames.flatten(0, 2), instruction)
+        return tokens.reshape(frames.shape[0], self.n_ctx, self.cfg.d_model)
 
     def _prefix(self, ctx_tokens: torch.Tensor, state_n: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
         goal = self.goal_query.expand(state_n.shape[0], -1, -1)
@@ -484,7 +515,7 @@ class TinyWam(nn.Module):
         cfg = self.cfg
         images, future = batch["images"], batch["future_frames"]
         b = images.shape[0]
-        ctx_tok = self.context_tokens(images)
+        ctx_tok = self.context_tokens(images, batch["instruction_ids"])
         with torch.no_grad():  # flow target: no gradient into the encoder (and no graph to keep)
             fut_tok = self.encode_frames(future)
         state_n = (batch["state"] - self.state_mean) / self.state_std
@@ -519,22 +550,27 @@ class TinyWam(nn.Module):
         num_steps: int | None = None,
         with_frames: bool = True,
         generator: torch.Generator | None = None,
+        noise_scale: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generate ``(actions [B, H, J] in joint units, future tokens or None)`` by Euler
         integration of the learned flow. Decode tokens with ``decode_tokens``.
 
         ``with_frames=False`` drops the future-frame tokens; by the attention mask the
-        actions are the same as with them (given the same generator state).
+        actions are the same as with them (given the same generator state). ``noise_scale``
+        scales the actions' starting noise: 1 samples the learned distribution, 0 makes the
+        chunk deterministic (the flow from the distribution's centre), a common trade of
+        diversity for precision when one mode is wanted.
         """
         cfg = self.cfg
         steps = int(num_steps or cfg.num_steps)
         b, dev = images.shape[0], images.device
         dtype = self.pos.dtype
         state_n = (state - self.state_mean) / self.state_std
-        prefix = self._prefix(self.context_tokens(images), state_n, instruction_ids)
+        prefix = self._prefix(self.context_tokens(images, instruction_ids), state_n, instruction_ids)
         mask = self._mask(with_frames, instruction_ids)
         cache = self.encode_prefix(prefix, mask)
-        x_act = torch.randn(b, cfg.action_horizon, cfg.num_joints, generator=generator, device=dev, dtype=dtype)
+        x_act = noise_scale * torch.randn(b, cfg.action_horizon, cfg.num_joints, generator=generator, device=dev,
+                                          dtype=dtype)
         x_fut = None
         if with_frames:
             x_fut = torch.randn(b, self.n_fut, cfg.token_dim, generator=generator, device=dev, dtype=dtype)
