@@ -105,3 +105,29 @@ def test_split_is_by_episode_and_deterministic():
     a = split_episodes(20, 0.1, seed=3)
     assert a == split_episodes(20, 0.1, seed=3)
     assert len(a[1]) == 2 and not set(a[0]) & set(a[1])
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 1.0])
+def test_start_fraction_draws_that_share_of_windows_from_episode_starts(fraction):
+    """Each frame's state encodes its index, so the batch's states say which windows were drawn."""
+    from wam_ros.tiny_wam.model import TinyWamConfig
+    from wam_ros.training import Episode, WindowSampler
+
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 1, "num_cameras": 1})
+    length = 40
+    frames = np.zeros((1, length, 16, 16, 3), np.uint8)
+    ep = Episode("t", np.arange(length, dtype=float)[:, None], np.zeros((length, 1)), frames)
+    sampler = WindowSampler([ep], cfg, seed=0, start_fraction=fraction, start_frames=2)
+    t = np.concatenate([sampler.batch(50)["state"][:, 0].numpy() for _ in range(8)])
+    share = float(np.mean(t < 2))
+    # uniform windows land on frames 0-1 with p = 2/40 as well
+    expected = fraction + (1 - fraction) * 2 / length
+    assert share == pytest.approx(expected, abs=0.07)
+
+
+def test_bad_start_fraction_is_refused():
+    from wam_ros.tiny_wam.model import TinyWamConfig
+    from wam_ros.training import TrainingError, WindowSampler
+
+    with pytest.raises(TrainingError, match="start_fraction"):
+        WindowSampler([], TinyWamConfig(**TINY), seed=0, start_fraction=1.5)

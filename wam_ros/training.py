@@ -63,6 +63,8 @@ class TrainOptions:
     resume: bool = False
     num_threads: int = 2
     augment_colors: bool = False  # permute red/green/blue objects and colour words (color_permutation.py)
+    start_fraction: float = 0.0  # share of windows drawn from each episode's first start_frames frames
+    start_frames: int = 3
     model: dict = field(default_factory=dict)  # TinyWamConfig overrides
 
 
@@ -132,16 +134,48 @@ def action_targets(episodes: list[Episode], cfg: TinyWamConfig) -> tuple[np.ndar
 
 
 class WindowSampler:
-    def __init__(self, episodes: list[Episode], cfg: TinyWamConfig, seed: int, augment_colors: bool = False) -> None:
+    """Training windows, uniform over all frames, except that ``start_fraction`` of them come from
+    each episode's first ``start_frames`` frames.
+
+    Why the start matters: mid-episode, the arm's pose and motion already reveal which cube it
+    is going to, so a policy trained on uniform windows learns to continue the motion and to
+    ignore the instruction (causal confusion, de Haan et al. 2019); then at the start, where
+    only the instruction says which cube, it picks one at random. Measured on this task: the
+    goal token's choice did not change with the named colour at all. Oversampling the starts
+    (with colour permutation, the same scene under other names) makes the instruction the only
+    way to lower the loss there.
+    """
+
+    def __init__(
+        self,
+        episodes: list[Episode],
+        cfg: TinyWamConfig,
+        seed: int,
+        augment_colors: bool = False,
+        start_fraction: float = 0.0,
+        start_frames: int = 3,
+    ) -> None:
+        if not 0.0 <= start_fraction <= 1.0:
+            raise TrainingError(f"start_fraction must be in [0, 1], got {start_fraction}")
+        if start_frames < 1:
+            raise TrainingError(f"start_frames must be >= 1, got {start_frames}")
         self.episodes, self.cfg, self.augment_colors = episodes, cfg, augment_colors
         self.index = [(e, t) for e, ep in enumerate(episodes) for t in range(ep.length)]
+        self.start_index = [(e, t) for e, ep in enumerate(episodes) for t in range(min(start_frames, ep.length))]
         if not self.index:
             raise TrainingError("no frames to train on")
+        self.start_fraction = start_fraction
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int) -> dict[str, torch.Tensor]:
-        picks = self.rng.integers(0, len(self.index), size)
-        samples = [make_sample(self.episodes[e], t, self.cfg) for e, t in (self.index[i] for i in picks)]
+        from_start = self.rng.random(size) < self.start_fraction
+        windows = [
+            self.start_index[self.rng.integers(len(self.start_index))]
+            if s
+            else self.index[self.rng.integers(len(self.index))]
+            for s in from_start
+        ]
+        samples = [make_sample(self.episodes[e], t, self.cfg) for e, t in windows]
         if self.augment_colors:
             for s in samples:
                 (s["images"], s["future_frames"]), s["instruction"] = permute_colors(
@@ -190,8 +224,22 @@ def train(opts: TrainOptions) -> Path:
         norm = Normalization.from_data(*action_targets(train_eps, cfg))
         meta = CheckpointMeta(joints, cameras, period, cfg, norm)
         model.set_normalization(norm.state_mean, norm.state_std, norm.action_mean, norm.action_std)
-    train_sampler = WindowSampler(train_eps, cfg, opts.seed, augment_colors=opts.augment_colors)
-    val_sampler = WindowSampler([episodes[i] for i in val_ids], cfg, opts.seed + 1) if val_ids else None
+    train_sampler = WindowSampler(
+        train_eps,
+        cfg,
+        opts.seed,
+        augment_colors=opts.augment_colors,
+        start_fraction=opts.start_fraction,
+        start_frames=opts.start_frames,
+    )
+    val_eps = [episodes[i] for i in val_ids]
+    val_sampler = WindowSampler(val_eps, cfg, opts.seed + 1) if val_ids else None
+    # the episode starts alone: where the instruction is the only cue for the goal
+    val_start = (
+        WindowSampler(val_eps, cfg, opts.seed + 1, start_fraction=1.0, start_frames=opts.start_frames)
+        if val_ids
+        else None
+    )
     optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     step = 0
     history: list[dict] = []
@@ -218,6 +266,7 @@ def train(opts: TrainOptions) -> Path:
             "history": history[-20:],
             "seed": opts.seed,
             "augment_colors": opts.augment_colors,
+            "start_fraction": opts.start_fraction,
         }
         save_checkpoint(opts.out, model, meta)
         torch.save(
@@ -257,8 +306,10 @@ def train(opts: TrainOptions) -> Path:
             }
             if val_sampler is not None:
                 entry["val"] = evaluate(model, val_sampler, 4, opts.batch_size, opts.seed)
+                entry["val_start"] = evaluate(model, val_start, 2, opts.batch_size, opts.seed)
                 bar.write(
-                    f"[wam-train] step {step} val {json.dumps({k: round(v, 4) for k, v in entry['val'].items()})}"
+                    f"[wam-train] step {step} val {json.dumps({k: round(v, 4) for k, v in entry['val'].items()})} "
+                    f"starts {json.dumps({k: round(entry['val_start'][k], 4) for k in ('action', 'goal')})}"
                 )
             history.append(entry)
         if step % opts.checkpoint_every == 0 and step < opts.steps:
@@ -281,8 +332,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     ap.add_argument("--threads", type=int, default=TrainOptions.num_threads)
-    ap.add_argument("--augment-colors", action="store_true",
-                    help="permute the colours of saturated objects and the colour words of the instruction")
+    ap.add_argument(
+        "--start-fraction",
+        type=float,
+        default=TrainOptions.start_fraction,
+        help="share of windows from the episodes' first --start-frames frames (against causal confusion)",
+    )
+    ap.add_argument("--start-frames", type=int, default=TrainOptions.start_frames)
+    ap.add_argument(
+        "--augment-colors",
+        action="store_true",
+        help="permute the colours of saturated objects and the colour words of the instruction",
+    )
     ap.add_argument(
         "--model", type=json.loads, default={}, help="TinyWamConfig overrides as JSON, e.g. '{\"d_model\": 96}'"
     )
@@ -302,6 +363,8 @@ def main(argv: list[str] | None = None) -> None:
                 resume=a.resume,
                 num_threads=a.threads,
                 augment_colors=a.augment_colors,
+                start_fraction=a.start_fraction,
+                start_frames=a.start_frames,
                 model=a.model,
             )
         )
