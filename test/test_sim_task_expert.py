@@ -41,6 +41,21 @@ def test_episodes_are_seeded_and_valid():
         assert ep.instruction == f"reach the {ep.target.split('_')[0]} cube"
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_targets_per_layout_names_other_cubes_in_the_same_layout(k):
+    """Demonstration design: seeds k*n .. k*n+k-1 share one layout and name k different cubes;
+    k=1 (the default, used for evaluation) keeps every seed's episode unchanged."""
+    cfg = TaskConfig(targets_per_layout=k)
+    for n in range(10):
+        eps = [sample_episode(k * n + i, cfg) for i in range(k)]
+        for ep in eps[1:]:
+            assert all(np.array_equal(ep.objects[c], eps[0].objects[c]) for c in CUBE_NAMES)
+        assert len({ep.target for ep in eps}) == k
+    assert sample_episode(5, TaskConfig(targets_per_layout=1)).target == sample_episode(5).target
+    with pytest.raises(ValueError, match="targets_per_layout"):
+        TaskConfig(targets_per_layout=4)
+
+
 def test_success_needs_the_goal_held_for_half_a_second():
     m = SuccessMonitor()
     cube = np.array([0.5, 0.0, 0.02])

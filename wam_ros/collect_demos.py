@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--episodes", type=int, default=150)
     ap.add_argument("--fps", type=int, default=10, help="recording rate; 1/fps must equal the policy's action period")
     ap.add_argument("--seed", type=int, default=0, help="first simulator seed")
+    ap.add_argument("--targets-per-layout", type=int, default=1, choices=(1, 2, 3),
+                    help="consecutive episodes sharing a cube layout, each naming another cube (3: every target)")
     ap.add_argument("--real-time-factor", type=float, default=1.0, help="simulation speed (0: as fast as possible)")
     ap.add_argument("--timeout", type=float, default=3600.0)
     a = ap.parse_args(argv)
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         teleop_source="expert",
         dataset_dir=str(a.dataset.resolve()),
         extra_params={
-            "sim_robot_node": {"seed": a.seed, "camera_rate": float(a.fps), "real_time_factor": a.real_time_factor},
+            "sim_robot_node": {"seed": a.seed, "camera_rate": float(a.fps), "real_time_factor": a.real_time_factor,
+                               "targets_per_layout": a.targets_per_layout},
             "episode_recorder_node": {
                 **sim_time,
                 "dataset_root": str(a.dataset.resolve()),

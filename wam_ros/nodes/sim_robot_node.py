@@ -36,6 +36,7 @@ from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 from wam_ros.sim.mujoco_arm import CAMERAS, ArmRenderer
+from wam_ros.sim.reach_task import TaskConfig
 from wam_ros.sim.sim_env import SimEnv
 from wam_ros.trajectory import TrajectoryError
 
@@ -63,6 +64,8 @@ PARAMS: list[Param] = [
         range=(0, 2**31 - 1),
         dynamic=True,
     ),
+    Param("targets_per_layout", 1, "k consecutive seeds share a cube layout and name k different cubes "
+          "(data collection: 3 shows every layout with every target; evaluation: 1)", range=(1, 3)),
     Param("publish_instruction", True, "publish each episode's instruction on wam/instruction at reset"),
     Param("scene_state_rate", 10.0, "Hz of sim/scene_state re-publication", range=(1.0, 100.0)),
 ]
@@ -77,7 +80,8 @@ class SimRobotNode(Node):
             raise ParameterError(f"parameter 'cameras': unknown camera(s) {unknown}; available: {list(CAMERAS)}")
         self.p = p
         self.robot = load_robot_model(p)
-        self.env = SimEnv(self.robot, seed=p["seed"], control_period=p["control_period"])
+        self.env = SimEnv(self.robot, seed=p["seed"], control_period=p["control_period"],
+                          task=TaskConfig(targets_per_layout=p["targets_per_layout"]))
         self._seed_base = p["seed"]
         self._seed_next = 1  # the first reset starts seed + 1 (seed + 0 is running now)
         self._rtf = p["real_time_factor"]

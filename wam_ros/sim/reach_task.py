@@ -23,6 +23,14 @@ class TaskConfig:
     success_radius: float = 0.03
     hover_height: float = 0.04
     hold_time: float = 0.5
+    # Demonstration design: k consecutive seeds share one cube layout and name k different cubes.
+    # With 1 (evaluation) every seed is its own layout, and a policy can learn "this layout -> that
+    # cube" without reading the instruction; with 3 the same layout appears with every target.
+    targets_per_layout: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.targets_per_layout <= len(CUBE_NAMES):
+            raise ValueError(f"targets_per_layout must be in [1, {len(CUBE_NAMES)}], got {self.targets_per_layout}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,8 @@ class Episode:
 def sample_episode(seed: int, config: TaskConfig | None = None) -> Episode:
     """Cube positions and target for ``seed`` (rejection-sampled, deterministic)."""
     cfg = config or TaskConfig()
-    rng = np.random.default_rng(seed)
+    k = cfg.targets_per_layout
+    rng = np.random.default_rng(seed // k)
     placed: list[np.ndarray] = []
     while len(placed) < len(CUBE_NAMES):
         xy = np.array([rng.uniform(*cfg.x_range), rng.uniform(*cfg.y_range)])
@@ -47,7 +56,7 @@ def sample_episode(seed: int, config: TaskConfig | None = None) -> Episode:
             placed.append(xy)
     z = TABLE_TOP_Z + CUBE_SIZE / 2
     objects = {name: np.array([xy[0], xy[1], z]) for name, xy in zip(CUBE_NAMES, placed)}
-    target = CUBE_NAMES[int(rng.integers(len(CUBE_NAMES)))]
+    target = CUBE_NAMES[(int(rng.integers(len(CUBE_NAMES))) + seed % k) % len(CUBE_NAMES)]
     return Episode(seed=seed, target=target, objects=objects)
 
 
