@@ -309,3 +309,18 @@ def test_zero_noise_scale_makes_chunks_deterministic():
         a = [m.sample(b["images"], b["state"], b["instruction_ids"], 3, False, torch.Generator().manual_seed(s),
                       noise_scale=scale)[0] for s in (1, 2)]
         assert torch.allclose(a[0], a[1]) is same
+
+
+def test_predict_goal_is_the_goal_token_of_the_full_network():
+    """predict_goal runs the prefix alone; the goal token sees only the prefix, so it must equal the goal
+    output of a full forward pass with any action/frame suffix."""
+    m = small_model(keypoints=2).eval()
+    torch.nn.init.normal_(m.goal_out.weight, std=0.1)
+    b = example_batch(m.cfg, batch_size=2)
+    goal = m.predict_goal(b["images"], b["state"], b["instruction_ids"])
+    with torch.no_grad():
+        prefix = m._prefix(m.context_tokens(b["images"], b["instruction_ids"]),
+                           (b["state"] - m.state_mean) / m.state_std, b["instruction_ids"])
+        x = torch.randn(2, m.cfg.action_horizon, m.cfg.num_joints)
+        _, _, g = m._denoise_with_goal(prefix, m._mask(False, b["instruction_ids"]), x, torch.rand(2), None, None)
+    torch.testing.assert_close(goal, g * m.state_std + m.state_mean)

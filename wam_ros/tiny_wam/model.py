@@ -473,13 +473,21 @@ class TinyWam(nn.Module):
     def encode_prefix(self, prefix: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-layer keys/values of the prefix. The prefix attends only to itself, so these
         are the same at every flow step: sampling computes them once (a KV cache)."""
+        cache: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._run_prefix(prefix, mask, cache)
+        return cache
+
+    def _run_prefix(
+        self, prefix: torch.Tensor, mask: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> torch.Tensor:
+        """The prefix through every block (it attends only to itself); collects keys/values into ``cache``."""
         n = self.n_prefix
         h = prefix + self.pos[:, :n]
-        cache = []
         for blk in self.blocks:
-            cache.append(blk.kv(h))
+            if cache is not None:
+                cache.append(blk.kv(h))
             h = blk(h, mask[:, :, :n, :n])
-        return cache
+        return h
 
     def denoise_cached(
         self,
@@ -541,6 +549,19 @@ class TinyWam(nn.Module):
                 "recon": recon_loss.detach(), "goal": goal_loss.detach()}
 
     # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_goal(self, images: torch.Tensor, state: torch.Tensor, instruction_ids: torch.Tensor) -> torch.Tensor:
+        """The goal token's estimate of the joint state the episode ends in, [B, J] in joint units.
+
+        A diagnostic: it shows where the model thinks the instruction sends the arm, and whether
+        that changes with the instruction at all (``bench/probe_grounding.py``). The goal token
+        attends only to the prefix, so no action sampling is needed.
+        """
+        state_n = (state - self.state_mean) / self.state_std
+        prefix = self._prefix(self.context_tokens(images, instruction_ids), state_n, instruction_ids)
+        h = self.norm(self._run_prefix(prefix, self._mask(False, instruction_ids)))
+        return self.goal_out(h[:, self.goal_index]).float() * self.state_std + self.state_mean
+
     @torch.no_grad()
     def sample(
         self,
