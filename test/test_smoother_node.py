@@ -140,7 +140,9 @@ def test_safety_state_gates_and_rearm_starts_at_measured_state_and_params_are_dy
         np.testing.assert_allclose(arm.commands[0][1].points[0].positions, Q0, atol=1e-9)
         assert all(len(m.points) == 1 for _, m in arm.commands)  # stream mode: one point per tick
         stamps, *_ = _first_points(arm.commands[-20:])
-        assert np.median(np.diff(stamps)) == pytest.approx(0.005, abs=1e-3)
+        # publish_rate 200 Hz took effect: ticks clearly faster than the 100 Hz default (the exact period is
+        # bench/bench_smoother.py's job; a loaded 2-core machine stretches single ticks)
+        assert 0.004 < np.median(np.diff(stamps)) < 0.0085
 
         arm.safety_pub.publish(String(data="FAULT(test)"))
         time.sleep(0.3)
