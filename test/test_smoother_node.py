@@ -104,7 +104,7 @@ def test_chunks_from_another_process_come_out_as_limited_commands(ros):
     received = np.array([t for t, _ in cmds])
     # stamps: node-clock time of the reference, monotonic, one tick apart, and fresh on arrival
     assert np.all(np.diff(stamps) > 0)
-    assert np.median(np.diff(stamps)) == pytest.approx(0.01, abs=1e-3)
+    assert np.median(np.diff(stamps)) == pytest.approx(0.01, abs=2e-3)  # 100 Hz; a loaded machine stretches ticks
     assert np.all(received - stamps >= -1e-3) and np.median(received - stamps) < 0.05
     # look-ahead points carry pos/vel/acc at increasing time_from_start
     m = cmds[-1][1]
