@@ -23,6 +23,7 @@ from wam_ros.dataset import LeRobotDatasetReader
 from wam_ros.dataset.recording import sample_reference
 from wam_ros.ros.qos import LATCHED
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
+from wam_ros.sim.sim_env import SimEnv
 
 pytestmark = pytest.mark.timeout(240)
 SIM = {"use_sim_time": True}
@@ -38,7 +39,8 @@ def _try_call(ros, name: str) -> bool:
         return False
 
 
-def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path):
+@pytest.mark.parametrize("auto_start", ["first_command", "reset"])
+def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path, auto_start):
     root = tmp_path / "dataset"
     commands = ros.collect(JointTrajectory, "/wam/command", 100)
     scenes: dict[int, dict] = {}
@@ -58,7 +60,8 @@ def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path):
                                                          "max_tracking_error": 0.5}),
         NodeProcess("wam_ros.nodes.teleop_node", {**SIM, "source": "expert"}),
         NodeProcess("wam_ros.nodes.episode_recorder_node",
-                    {**SIM, "dataset_root": str(root), "fps": FPS, "mode": "auto", "num_episodes": EPISODES,
+                    {**SIM, "dataset_root": str(root), "fps": FPS, "mode": "auto", "auto_start": auto_start,
+                     "num_episodes": EPISODES,
                      "max_episode_time": 30.0}),
     ]
     try:
@@ -86,6 +89,7 @@ def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path):
     assert not faults, f"{faults}\n{logs[-3000:]}"
 
 
+    home = SimEnv().arm.home[:6]
     reader = LeRobotDatasetReader(root)
     reader.validate(decode_videos=True)
     assert reader.num_episodes == EPISODES, f"{reader.num_episodes} episodes\n{logs[-3000:]}"
@@ -131,3 +135,7 @@ def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path):
         err = np.abs(d["observation.state"] - d["action"])[:, :6].max(axis=1)  # the action leads by >= 0.1 s
         assert np.median(err) < 0.15 and err.max() < 0.6, err
         assert np.linalg.norm(d["observation.state"][-1, :6] - d["observation.state"][0, :6]) > 0.1
+        # reset: frame 0 shows the arm at rest at home, before the expert moved it (with first_command it is
+        # already ~0.2 rad on its way, so the data never shows the moment the target is chosen)
+        if auto_start == "reset":
+            np.testing.assert_allclose(d["observation.state"][0, :6], home, atol=0.02)

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
                 "dataset_root": str(a.dataset.resolve()),
                 "fps": a.fps,
                 "mode": "auto",
+                "auto_start": "reset",  # frame 0 at rest: the data shows the moment the target is chosen
                 "num_episodes": a.episodes,
                 "max_episode_time": 30.0,
             },

@@ -59,6 +59,11 @@ PARAMS = [
     Param("instruction_topic", "wam/instruction", "std_msgs/String language instruction (the LeRobot task)"),
     Param("mode", "manual", "manual: services/keys; auto: start on a new sim episode, save on success",
           choices=("manual", "auto")),
+    Param("auto_start", "first_command",
+          "auto mode: first_command starts an episode at the teleoperator's first command after a sim reset (no "
+          "idle lead-in); reset starts it at the reset, the arm still at rest, so frame 0 shows the moment the "
+          "target is chosen (scripted collection for policies that must read the instruction)",
+          choices=("first_command", "reset")),
     Param("scene_state_topic", "sim/scene_state", "auto mode: the simulator's JSON scene state"),
     Param("safety_state_topic", "/wam/safety_state",
           "auto mode: start episodes only while the safety bridge is ARMED or ACTIVE ('' = don't wait)"),
@@ -307,9 +312,10 @@ class EpisodeRecorderNode(Node):
             if target and s is not None and s.counts["saved"] >= target:
                 self._do("stop")
                 return
-            # start when the teleoperator acts in this sim episode (a command arrived after the reset) and the
-            # bridge lets the arm move, so no episode begins with seconds of an idle arm
-            teleop_active = self.inputs.command_received > self.scene_episode_seen
+            # first_command: start when the teleoperator acts in this sim episode (a command arrived after the
+            # reset), so no episode begins with seconds of an idle arm; reset: start now, the arm at rest
+            teleop_active = (self.p["auto_start"] == "reset"
+                             or self.inputs.command_received > self.scene_episode_seen)
             if (episode not in self.recorded_sim_episodes and not scene.get("success", False)
                     and self._arm_can_move() and teleop_active):
                 ok, _ = self._do("start", scene.get("instruction") or None)
