@@ -105,7 +105,7 @@ def test_expert_collects_episodes_through_the_real_graph(ros, tmp_path, auto_sta
         gaps = np.diff(d["stamp"])  # simulation time between frames
         # on the fps grid. Callback latency on 2 shared, loaded cores delays single frames (logged and counted
         # by the recorder), so the check is on the rate, not on each gap: no double samples, no drift.
-        assert np.median(gaps) == pytest.approx(1 / FPS, abs=0.02) and gaps.min() > 0.5 / FPS, gaps
+        assert np.median(gaps) == pytest.approx(1 / FPS, abs=0.02) and gaps.min() >= 0.5 / FPS - 1e-6, gaps
         assert gaps.mean() < 1.3 / FPS, gaps
         for cam in ("scene", "wrist"):
             frames, times = reader.episode_frames(i, cam)

@@ -135,7 +135,10 @@ class RecordingSession:
         due = self._t0 + i / self.fps
         if now < due - 0.25 / self.fps:  # a tick a little early (timer jitter) still takes its slot
             return False
-        if now - due > 1.0 / self.fps:  # the timer fell a whole period behind: re-anchor, keep the fps grid
+        if now - due > 0.25 / self.fps:
+            # more than a quarter period late (a starved timer): this frame restarts the grid here, so the next
+            # one is a full period later; with the quarter-period early tolerance above, no two frames are ever
+            # closer than half a period (no near-double samples)
             self.counts["late"] += 1
             self._log(f"frame {i} recorded {now - due:.3f}s late (timer starved); the fps grid restarts here")
             self._t0 = now - i / self.fps
