@@ -20,7 +20,7 @@ import numpy as np
 
 from wam_ros.evaluation import pick_policy, run_episodes, sim_session
 from wam_ros.graph import GraphOptions
-from wam_ros.graph_runner import parse_set
+from wam_ros.graph_runner import add_set_argument, parse_set
 from wam_ros.resources import resolve
 
 VIDEO_FPS = 10
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--episode-timeout", type=float, default=20.0, help="episode time before it counts as failed [s]")
     ap.add_argument("--out", type=Path, default=Path("outputs"))
     ap.add_argument("--no-video", action="store_true")
-    ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                    help="override a node parameter, e.g. --set wam_node.noise_scale=0 (repeatable)")
+    add_set_argument(ap)
     a = ap.parse_args(argv)
 
     policy = pick_policy(a.policy, a.checkpoint)

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from wam_ros.graph import GraphOptions, sim_graph
-from wam_ros.graph_runner import GraphRunner, parse_set
+from wam_ros.graph_runner import GraphRunner, add_set_argument, parse_set
 from wam_ros.resources import resolve
 
 
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--episode-timeout", type=float, default=20.0)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--log-dir", type=Path, default=Path("outputs/eval-logs"))
-    ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                    help="override a node parameter, e.g. --set wam_node.noise_scale=0 (repeatable)")
+    add_set_argument(ap)
     a = ap.parse_args(argv)
     policy = pick_policy(a.policy, a.checkpoint)
     opts = GraphOptions(

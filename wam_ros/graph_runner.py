@@ -148,6 +148,12 @@ class GraphRunner:
         self.stop()
 
 
+def add_set_argument(ap: argparse.ArgumentParser) -> None:
+    """``--set node.param=value`` (repeatable), the one way every graph-running CLI overrides node parameters."""
+    ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                    help="override a node parameter, e.g. --set wam_node.noise_scale=0 (repeatable)")
+
+
 def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
     """``node.param=value`` strings -> {node: {param: value}} (YAML-typed values)."""
     import yaml
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", default=GraphOptions.output)
     ap.add_argument("--strategy", default=GraphOptions.smoother_strategy)
     ap.add_argument("--use-sim-time", action="store_true")
-    ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    add_set_argument(ap)
     ap.add_argument("--log-dir", default=None)
     args = ap.parse_args(argv)
     opts = GraphOptions(
