@@ -314,10 +314,10 @@ class EpisodeRecorderNode(Node):
                 return
             # first_command: start when the teleoperator acts in this sim episode (a command arrived after the
             # reset), so no episode begins with seconds of an idle arm; reset: start now, the arm at rest
-            teleop_active = (self.p["auto_start"] == "reset"
-                             or self.inputs.command_received > self.scene_episode_seen)
+            start_due = (self.p["auto_start"] == "reset"
+                         or self.inputs.command_received > self.scene_episode_seen)
             if (episode not in self.recorded_sim_episodes and not scene.get("success", False)
-                    and self._arm_can_move() and teleop_active):
+                    and self._arm_can_move() and start_due):
                 ok, _ = self._do("start", scene.get("instruction") or None)
                 if ok:
                     self.sim_episode, self.success_since = episode, None
