@@ -123,7 +123,7 @@ def test_coord_channels_let_the_context_encoder_see_where_a_pixel_is():
     token in every interior cell. With them, the cells differ."""
     flat = torch.zeros(1, 3, 64, 64)  # cells (3, 3) and (4, 4) see no padding (receptive field 34 px)
     for coords, same in ((False, True), (True, False)):
-        enc = small_model(coord_channels=coords, image_size=(64, 64), instruction_keypoints=False).context_encoder
+        enc = small_model(coord_channels=coords, image_size=(64, 64), target_pointer=False).context_encoder
         tok = enc(flat)[0, :64].reshape(8, 8, -1)  # the grid tokens (keypoint tokens follow)
         assert torch.allclose(tok[3, 3], tok[4, 4], atol=1e-6) is same
 
@@ -131,9 +131,9 @@ def test_coord_channels_let_the_context_encoder_see_where_a_pixel_is():
 def test_keypoint_tokens_are_the_soft_argmax_of_their_feature_maps():
     """Spatial softmax: a feature map with one strong peak puts its keypoint on that pixel, in
     [-1, 1] image coordinates; each context frame gets (H/8)*(W/8) grid tokens + K keypoint tokens."""
-    m = small_model(image_size=(64, 64), keypoints=3)
+    m = small_model(image_size=(64, 64), keypoints=3, target_pointer=False)
     enc = m.context_encoder
-    assert enc(torch.zeros(2, 3, 64, 64), torch.zeros(2, m.cfg.d_model)).shape == (2, 64 + 3, m.cfg.d_model)
+    assert enc(torch.zeros(2, 3, 64, 64)).shape == (2, 64 + 3, m.cfg.d_model)
     peaks = [(5, 20), (31, 0), (16, 16)]  # (row, col) on the 32x32 stem grid
 
     def spikes(h: torch.Tensor) -> torch.Tensor:
@@ -149,27 +149,46 @@ def test_keypoint_tokens_are_the_soft_argmax_of_their_feature_maps():
     assert m.n_ctx == m.cfg.num_cameras * m.cfg.context_frames * (64 + 3)
 
 
-def test_instruction_moves_only_the_keypoints_and_only_when_conditioned():
-    """FiLM on the keypoint branch: two instructions over the same frame give the same grid tokens and,
-    once the FiLM layer has learned anything (here: random weights), different keypoint tokens. It starts
-    as the identity; without ``instruction_keypoints`` the instruction never reaches the encoder."""
+def test_instruction_moves_only_the_pointer_token():
+    """Two instructions over the same frame give the same grid and keypoint tokens and different pointer
+    tokens (the last of each frame); without ``target_pointer`` the instruction never reaches the encoder."""
     frames = torch.rand(1, 2, 1, 3, 64, 64).expand(2, -1, -1, -1, -1, -1)
     ids = tokenize(["reach the red cube", "reach the blue cube"], SMALL.get("vocab_size", 1024), 16)
-    per_frame = 64 + 4
-    for conditioned in (True, False):
-        m = small_model(image_size=(64, 64), keypoints=4, instruction_keypoints=conditioned).eval()
+    for pointer in (True, False):
+        m = small_model(image_size=(64, 64), keypoints=4, target_pointer=pointer).eval()
+        per_frame = 64 + 4 + pointer
+        assert m.context_encoder.num_tokens == per_frame
         with torch.no_grad():
-            fresh = m.context_tokens(frames, ids)
-            assert torch.allclose(fresh[0], fresh[1], atol=1e-6), "a fresh model must ignore the instruction here"
-            if conditioned:
-                torch.nn.init.normal_(m.context_encoder.kp_film.weight, std=0.5)
-            else:
-                assert m.context_encoder.kp_film is None
             tok = m.context_tokens(frames, ids).reshape(2, 2, per_frame, -1)
-        assert torch.allclose(tok[0, :, :64], tok[1, :, :64], atol=1e-6)  # grid tokens: the image only
-        assert torch.allclose(tok[0, :, 64:], tok[1, :, 64:], atol=1e-4) is not conditioned
+        assert torch.allclose(tok[0, :, :68], tok[1, :, :68], atol=1e-6)  # grid + keypoints: the image only
+        if pointer:
+            assert not torch.allclose(tok[0, :, 68], tok[1, :, 68], atol=1e-4)
     with pytest.raises(ValueError, match="instruction"):
-        small_model(image_size=(64, 64), keypoints=4).context_encoder(torch.zeros(1, 3, 64, 64))
+        small_model(image_size=(64, 64)).context_encoder(torch.zeros(1, 3, 64, 64))
+
+
+def test_target_pointer_points_at_the_pixel_whose_features_match_the_query():
+    """The pointer's position is the soft argmax of query . features: with a feature map that has one
+    bright pixel per channel, a query selecting channel i lands on channel i's pixel."""
+    m = small_model(image_size=(64, 64), target_pointer=True)
+    ptr = m.context_encoder.pointer
+    peaks = [(5, 20), (31, 0), (16, 16)]  # (row, col) on the 32x32 stem grid
+
+    def spikes(h: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(h.shape[0], h.shape[1], 32, 32)
+        for i, (r, c) in enumerate(peaks):
+            out[:, i, r, c] = 1.0
+        return out
+
+    object.__setattr__(ptr, "feat", spikes)  # a stand-in feature net with known maps (not a Module)
+    d, h_channels = m.cfg.d_model, 32
+    object.__setattr__(ptr, "query", lambda e: e[:, :h_channels])  # the instruction *is* the query
+    for i, (r, c) in enumerate(peaks):
+        query = torch.zeros(1, d)
+        query[0, i] = 1.0
+        weights, _ = ptr.heatmap(torch.zeros(1, h_channels, 32, 32), query)
+        position = weights @ ptr.grid.T
+        assert torch.allclose(position[0], torch.tensor([-1 + 2 * r / 31, -1 + 2 * c / 31]), atol=1e-3)
 
 
 def test_config_keys_missing_from_old_checkpoints_take_the_legacy_value():
@@ -178,8 +197,8 @@ def test_config_keys_missing_from_old_checkpoints_take_the_legacy_value():
     for key in TinyWamConfig.LEGACY_DEFAULTS:
         d.pop(key)
     old = TinyWamConfig.from_dict(d)
-    assert old.keypoints == 0 and old.instruction_keypoints is False
-    assert TinyWamConfig().instruction_keypoints is True  # new models are conditioned
+    assert old.keypoints == 0 and old.target_pointer is False
+    assert TinyWamConfig().target_pointer is True  # new models have the pointer
 
 
 def test_tokenizer_is_stable_and_pads():
@@ -287,7 +306,7 @@ def test_cached_prefix_sampling_equals_full_denoiser():
 
 def test_both_context_encoders_train_and_sample():
     """conv: own 8x8-pixel-grid tokens for the observed frames; latent: the autoencoder's latents."""
-    for kind, per_frame in (("conv", 4 + 16), ("latent", 1)):  # conv: 4 grid + 16 keypoint tokens
+    for kind, per_frame in (("conv", 4 + 16 + 1), ("latent", 1)):  # conv: 4 grid, 16 keypoint, 1 pointer token
         cfg = TinyWamConfig(image_size=(16, 16), d_model=32, num_layers=1, num_heads=2, ae_channels=(8, 8, 8),
                             action_horizon=8, future_frames=1, frame_stride=4, context_encoder=kind)
         m = TinyWam(cfg)
