@@ -169,8 +169,9 @@ def test_instruction_moves_only_the_pointer_token():
 
 def test_target_pointer_points_at_the_pixel_whose_features_match_the_query():
     """The pointer's position is the soft argmax of query . features: with a feature map that has one
-    bright pixel per channel, a query selecting channel i lands on channel i's pixel."""
-    m = small_model(image_size=(64, 64), target_pointer=True)
+    bright pixel per channel, a query selecting channel i lands on channel i's pixel; a query on the
+    colour-opponent channels finds the one red pixel of a grey image."""
+    m = small_model(image_size=(64, 64), d_model=64, target_pointer=True)  # the query is a slice of the embedding
     ptr = m.context_encoder.pointer
     peaks = [(5, 20), (31, 0), (16, 16)]  # (row, col) on the 32x32 stem grid
 
@@ -182,13 +183,19 @@ def test_target_pointer_points_at_the_pixel_whose_features_match_the_query():
 
     object.__setattr__(ptr, "feat", spikes)  # a stand-in feature net with known maps (not a Module)
     d, h_channels = m.cfg.d_model, 32
-    object.__setattr__(ptr, "query", lambda e: e[:, :h_channels])  # the instruction *is* the query
+    object.__setattr__(ptr, "query", lambda e: e[:, : h_channels + 3])  # the instruction *is* the query
     for i, (r, c) in enumerate(peaks):
         query = torch.zeros(1, d)
         query[0, i] = 1.0
-        weights, _ = ptr.heatmap(torch.zeros(1, h_channels, 32, 32), query)
+        weights, _ = ptr.heatmap(torch.zeros(1, h_channels, 32, 32), torch.zeros(1, 3, 64, 64), query)
         position = weights @ ptr.grid.T
         assert torch.allclose(position[0], torch.tensor([-1 + 2 * r / 31, -1 + 2 * c / 31]), atol=1e-3)
+    grey = torch.zeros(1, 3, 64, 64)
+    grey[0, :, 40:42, 10:12] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]  # a 2x2-pixel red patch
+    query = torch.zeros(1, d)
+    query[0, h_channels] = 1.0  # "red minus grey"
+    weights, _ = ptr.heatmap(torch.zeros(1, h_channels, 32, 32), grey, query)
+    assert torch.allclose((weights @ ptr.grid.T)[0], torch.tensor([-1 + 2 * 20 / 31, -1 + 2 * 5 / 31]), atol=0.05)
 
 
 def test_config_keys_missing_from_old_checkpoints_take_the_legacy_value():

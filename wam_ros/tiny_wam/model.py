@@ -242,6 +242,7 @@ class ContextEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
         """[N, 3, H, W] (and a pooled instruction embedding [N, d_model]) -> [N, (H/8)*(W/8) + keypoints, d_model]."""
+        rgb = x
         if self.coords.shape[1]:
             x = torch.cat([x, self.coords.to(x.dtype).expand(x.shape[0], -1, -1, -1)], 1)
         h = self.stem(x)
@@ -251,7 +252,7 @@ class ContextEncoder(nn.Module):
         if self.pointer is not None:
             if instruction is None:
                 raise ValueError("this encoder has a target pointer: pass the instruction embedding")
-            tokens.append(self.pointer(h, instruction)[:, None])
+            tokens.append(self.pointer(h, rgb, instruction)[:, None])
         return torch.cat(tokens, 1)
 
 
@@ -262,13 +263,20 @@ class TargetPointer(nn.Module):
     pixel's features is a heat map, and the softmax-weighted mean of the pixel coordinates
     (and features) is the token: "the red cube is at (x, y) and looks like this". It is
     the language-conditioned attention pooling of CLIPort/PerAct reduced to one point,
-    and the shortest path from a colour word to a position: the keypoint FiLM it replaced
-    never learned to read the instruction (docs/wam.md, grounding).
+    and the shortest path from a colour word to a position.
 
-    The softmax temperature starts at ``TEMPERATURE_INIT``: at 1 the heat map of a fresh
-    network is nearly flat over a 32x32 grid, every point is the image centre, and the
-    gradient that would sharpen it is too weak to get going (measured: no learning in
-    1500 steps at 1; learning from step ~300 at 20).
+    Two choices make it learn (measured on a synthetic "home-pose frames + instruction ->
+    goal joints" task, 300 layouts, colour-permutation augmentation; docs/wam.md):
+
+    * The pixel features include the colour-opponent channels ``rgb - mean(rgb)`` of the
+      input: a saturated 2-pixel cube stands out there ~4x more than the tan table, so
+      from the first step the heat map has weight on the cubes and the gradient can turn
+      the query toward the named one. Learned features alone start with no weight on
+      2-pixel objects and never find them (33 % = chance after 1500 steps; with the
+      opponent channels 78 % nearest the named cube, median error 2 cm after 750).
+    * The softmax temperature starts at ``TEMPERATURE_INIT``: at 1 the heat map of a fresh
+      network is flat over the 32x32 grid, every point is the image centre, and the
+      gradient that would sharpen it is too weak to get going.
     """
 
     TEMPERATURE_INIT = 20.0
@@ -277,20 +285,28 @@ class TargetPointer(nn.Module):
         super().__init__()
         c = channels
         self.feat = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.SiLU(), nn.Conv2d(c, c, 1))
-        self.query = nn.Linear(d_model, c)
+        self.query = nn.Linear(d_model, c + 3)
         self.log_temp = nn.Parameter(torch.full((1,), math.log(self.TEMPERATURE_INIT)))
         self.register_buffer("grid", pixel_grid(*feature_hw).flatten(1), persistent=False)  # [2, h*w]
-        self.out = nn.Linear(2 + c, d_model)
+        self.out = nn.Linear(2 + c + 3, d_model)
 
-    def heatmap(self, h: torch.Tensor, instruction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(softmax weights [N, h*w], features [N, c, h*w]) of stem features [N, c, h, w]."""
-        g = self.feat(h).flatten(2)
+    @staticmethod
+    def opponent_colors(rgb: torch.Tensor, feature_hw: tuple[int, int]) -> torch.Tensor:
+        """[N, 3, H, W] -> per-pixel deviation from grey, pooled to the feature grid [N, 3, h, w]."""
+        return F.adaptive_avg_pool2d(rgb - rgb.mean(1, keepdim=True), feature_hw)
+
+    def heatmap(
+        self, h: torch.Tensor, rgb: torch.Tensor, instruction: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(softmax weights [N, h*w], pixel features [N, c + 3, h*w]) of stem features [N, c, h, w] and the
+        input image [N, 3, H, W]."""
+        g = torch.cat([self.feat(h), self.opponent_colors(rgb, h.shape[-2:]).to(h.dtype)], 1).flatten(2)
         logits = torch.einsum("ncp,nc->np", g, self.query(instruction).to(g.dtype)) * self.log_temp.exp()
         return torch.softmax(logits.float(), -1).to(g.dtype), g
 
-    def forward(self, h: torch.Tensor, instruction: torch.Tensor) -> torch.Tensor:
-        """Stem features [N, c, h, w] and pooled instruction [N, d_model] -> one token [N, d_model]."""
-        w, g = self.heatmap(h, instruction)
+    def forward(self, h: torch.Tensor, rgb: torch.Tensor, instruction: torch.Tensor) -> torch.Tensor:
+        """Stem features, input image and pooled instruction [N, d_model] -> one token [N, d_model]."""
+        w, g = self.heatmap(h, rgb, instruction)
         position = w @ self.grid.to(g.dtype).T  # expected (y, x) in [-1, 1]
         return self.out(torch.cat([position, torch.einsum("np,ncp->nc", w, g)], 1))
 
