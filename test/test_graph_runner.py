@@ -7,6 +7,9 @@ same NodeSpecs (test_launch_files.py), so what is checked here holds for them to
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -160,3 +163,33 @@ def test_other_graphs_declare_every_parameter_they_set(ros, tmp_path, graph):
     finally:
         codes = runner.stop()
     assert all(c == 0 for c in codes.values()), _exit_report(codes, tmp_path / "logs")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_wam_graph_stops_its_nodes_when_terminated(tmp_path, sig):
+    """`kill <pid>` (SIGTERM), or SIGINT to a tool the shell started in the background (which starts it
+    with SIGINT ignored), stops the whole graph: no node outlives the command-line tool."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wam_ros.graph_runner", "sim", "--policy", "expert", "--log-dir", str(tmp_path),
+         "--set", "sim_robot_node.image_width=64", "--set", "sim_robot_node.image_height=48"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in a script does
+    )
+    try:
+        assert "running" in proc.stdout.readline() + proc.stdout.readline()  # (a 'skipping' line may come first)
+        children = wait_for(lambda: _children(proc.pid) if len(_children(proc.pid)) >= 4 else None, 30)
+        time.sleep(2.0)  # the nodes are up and spinning
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "stopped" in out, out
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"nodes still running after {sig.name}: {alive}"
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids, from /proc (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []

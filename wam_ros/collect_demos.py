@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from wam_ros.graph import GraphOptions, teleop_collect_graph
-from wam_ros.graph_runner import GraphRunner
+from wam_ros.graph_runner import GraphRunner, stop_on_termination_signals
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--real-time-factor", type=float, default=1.0, help="simulation speed (0: as fast as possible)")
     ap.add_argument("--timeout", type=float, default=3600.0)
     a = ap.parse_args(argv)
+    stop_on_termination_signals()
     sim_time = {"use_sim_time": True}
     opts = GraphOptions(
         use_sim_time=True,

@@ -20,7 +20,7 @@ import numpy as np
 
 from wam_ros.evaluation import pick_policy, run_episodes, sim_session
 from wam_ros.graph import GraphOptions
-from wam_ros.graph_runner import add_set_argument, parse_set
+from wam_ros.graph_runner import add_set_argument, parse_set, stop_on_termination_signals
 from wam_ros.resources import resolve
 
 VIDEO_FPS = 10
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-video", action="store_true")
     add_set_argument(ap)
     a = ap.parse_args(argv)
+    stop_on_termination_signals()
 
     policy = pick_policy(a.policy, a.checkpoint)
     if policy == "expert" and a.policy == "auto":

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from wam_ros.graph import GraphOptions, sim_graph
-from wam_ros.graph_runner import GraphRunner, add_set_argument, parse_set
+from wam_ros.graph_runner import GraphRunner, add_set_argument, parse_set, stop_on_termination_signals
 from wam_ros.resources import resolve
 
 
@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log-dir", type=Path, default=Path("outputs/eval-logs"))
     add_set_argument(ap)
     a = ap.parse_args(argv)
+    stop_on_termination_signals()
     policy = pick_policy(a.policy, a.checkpoint)
     opts = GraphOptions(
         policy=policy,

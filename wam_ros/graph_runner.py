@@ -148,6 +148,19 @@ class GraphRunner:
         self.stop()
 
 
+def stop_on_termination_signals() -> None:
+    """Make SIGTERM (and SIGINT, even where the shell started us with it ignored, as it does for
+    background jobs) raise KeyboardInterrupt in the main thread, so a runner's ``finally`` stops
+    the graph: otherwise ``kill <pid>`` of a command-line tool leaves its nodes running, the
+    arm's controllers included."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def add_set_argument(ap: argparse.ArgumentParser) -> None:
     """``--set node.param=value`` (repeatable), the one way every graph-running CLI overrides node parameters."""
     ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
@@ -189,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         smoother_strategy=args.strategy,
         extra_params=parse_set(args.set),
     )
+    stop_on_termination_signals()
     runner = GraphRunner(GRAPHS[args.graph](opts), log_dir=args.log_dir)
     for s in runner.skipped:
         print(f"[wam-graph] skipping {s.package}/{s.executable} (not a wam_ros node; use ros2 launch)")
