@@ -36,8 +36,8 @@ DEMOS ?= data/wam_demos
 # Every cube layout is demonstrated with each of its 3 targets (seeds from 6000: layouts disjoint from
 # the evaluation seeds 1000+), and half the training windows are episode starts, where only the
 # instruction says which cube (docs/wam.md, "grounding").
-CHECKPOINT_EPISODES ?= 900
-TRAIN_STEPS ?= 6000
+CHECKPOINT_EPISODES ?= 1000
+TRAIN_STEPS ?= 3000
 checkpoint: setup
 	$(PY) -m wam_ros.collect_demos $(DEMOS) --episodes $(CHECKPOINT_EPISODES) --seed 6000 --targets-per-layout 3 \
 		--real-time-factor 1.5

@@ -41,7 +41,7 @@ def test_loss_forward_backward_shapes_and_gradients():
     assert batch["future_frames"].shape == (3, 2, 2, 3, 32, 32)
     assert batch["actions"].shape == (3, 8, 7) and batch["instruction_ids"].dtype == torch.long
     out = m.loss(batch)
-    assert set(out) == {"loss", "action", "frame", "recon", "goal"}
+    assert set(out) == {"loss", "action", "frame", "recon", "goal", "pointer_goal"}
     assert all(torch.isfinite(v) for v in out.values())
     out["loss"].backward()
     torch.optim.SGD(m.parameters(), lr=0.1).step()  # the output heads start at zero (as in DiT): move them once

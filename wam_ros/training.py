@@ -61,6 +61,7 @@ class TrainOptions:
     eval_every: int = 250
     checkpoint_every: int = 500
     resume: bool = False
+    init_from: Path | None = None  # fine-tune: start from this checkpoint's weights, normalisation and config
     num_threads: int = 2
     augment_colors: bool = False  # permute red/green/blue objects and colour words (color_permutation.py)
     start_fraction: float = 0.0  # share of windows drawn from each episode's first start_frames frames
@@ -210,6 +211,15 @@ def train(opts: TrainOptions) -> Path:
     if opts.resume and (opts.out / "config.json").is_file():
         model, meta = load_checkpoint(opts.out)
         cfg = model.cfg
+    elif opts.init_from is not None:
+        model, meta = load_checkpoint(opts.init_from, allow_new_modules=True)
+        model.train()
+        cfg = model.cfg
+        if tuple(meta.joint_names) != tuple(joints) or tuple(meta.cameras) != tuple(cameras):
+            raise TrainingError(
+                f"--init-from {opts.init_from} has joints {list(meta.joint_names)} and cameras {list(meta.cameras)}; "
+                f"the dataset has {list(joints)} and {list(cameras)}"
+            )
     else:
         cfg = TinyWamConfig(**{"num_joints": len(joints), "num_cameras": len(cameras), **opts.model})
         model, meta = TinyWam(cfg), None
@@ -331,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-every", type=int, default=TrainOptions.eval_every)
     ap.add_argument("--checkpoint-every", type=int, default=TrainOptions.checkpoint_every)
     ap.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="fine-tune: start from this checkpoint (new heads start fresh; a new lr schedule)")
     ap.add_argument("--threads", type=int, default=TrainOptions.num_threads)
     ap.add_argument(
         "--start-fraction",
@@ -361,6 +373,7 @@ def main(argv: list[str] | None = None) -> None:
                 eval_every=a.eval_every,
                 checkpoint_every=a.checkpoint_every,
                 resume=a.resume,
+                init_from=a.init_from,
                 num_threads=a.threads,
                 augment_colors=a.augment_colors,
                 start_fraction=a.start_fraction,

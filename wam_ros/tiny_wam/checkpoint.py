@@ -108,17 +108,28 @@ def load_meta(path: str | Path) -> CheckpointMeta:
     return CheckpointMeta.from_dict(d)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[TinyWam, CheckpointMeta]:
-    """Model (eval mode, on ``device``, normalisation set) and its meta."""
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu", allow_new_modules: bool = False
+) -> tuple[TinyWam, CheckpointMeta]:
+    """Model (eval mode, on ``device``, normalisation set) and its meta.
+
+    ``allow_new_modules`` (fine-tuning): parameters the current code has and the checkpoint
+    lacks (a head added since) keep their fresh initialisation; every weight the checkpoint
+    does have must still fit.
+    """
     meta = load_meta(path)
     model = TinyWam(meta.model)
     try:
         state = load_file(str(Path(path) / WEIGHTS))
-        model.load_state_dict(state, strict=True)
+        missing, unexpected = model.load_state_dict(state, strict=not allow_new_modules)
     except (RuntimeError, OSError, ValueError) as exc:
         raise CheckpointError(f"weights in '{path}' do not fit its {CONFIG}: {exc}") from exc
+    if unexpected:
+        raise CheckpointError(f"weights in '{path}' have parameters the model does not: {sorted(unexpected)}")
     n = meta.normalization
     model.set_normalization(n.state_mean, n.state_std, n.action_mean, n.action_std)
+    if missing:
+        print(f"[checkpoint] {path}: freshly initialised {sorted({k.split('.')[0] for k in missing})}")
     return model.to(device).eval(), meta
 
 
