@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from wam_ros.dataset.lerobot_v3 import DatasetSpec
 from wam_ros.dataset.writer import LeRobotDatasetWriter
@@ -76,7 +77,6 @@ def test_windows_align_actions_to_the_next_frames():
 
 
 def test_colour_augmented_windows_rename_the_target_with_its_pixels():
-    import torch
 
     from wam_ros.tiny_wam.color_permutation import COLOR_WORDS
     from wam_ros.tiny_wam.model import TinyWamConfig, tokenize
@@ -131,3 +131,35 @@ def test_bad_start_fraction_is_refused():
 
     with pytest.raises(TrainingError, match="start_fraction"):
         WindowSampler([], TinyWamConfig(**TINY), seed=0, start_fraction=1.5)
+
+
+def test_init_from_fine_tunes_a_checkpoint_that_predates_a_new_head(tmp_path):
+    """--init-from: the checkpoint's weights, normalisation and config are the start, a head the code
+    added since (here: the pointer-goal head, removed from the file) starts fresh; the same file is
+    refused by the strict loader, and a file with weights the model lacks is refused by both."""
+    from safetensors.torch import load_file, save_file
+
+    from wam_ros.tiny_wam.checkpoint import CheckpointError, load_checkpoint
+
+    _write_dataset(tmp_path / "ds", episodes=3)
+    opts = dict(batch_size=4, eval_every=10, checkpoint_every=10, val_episodes=1, num_threads=1, model=TINY)
+    old = tmp_path / "old"
+    train(TrainOptions(tmp_path / "ds", old, steps=10, **opts))
+    weights = old / "model.safetensors"
+    state = load_file(str(weights))
+    trained = {k: v for k, v in state.items() if not k.startswith("pointer_goal_out.")}
+    assert len(trained) < len(state)
+    save_file(trained, str(weights))
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(old)
+    new = tmp_path / "new"
+    train(TrainOptions(tmp_path / "ds", new, steps=10, init_from=old, **opts))
+    tuned, _ = load_checkpoint(new)
+    start, _ = load_checkpoint(old, allow_new_modules=True)
+    assert tuned.cfg == start.cfg
+    assert torch.equal(tuned.state_mean, start.state_mean)  # the normalisation came along
+    moved = [k for k, v in tuned.state_dict().items() if k in trained and not torch.equal(v, trained[k])]
+    assert moved, "fine-tuning changed no weight"
+    save_file({**state, "extra.weight": torch.zeros(1)}, str(weights))
+    with pytest.raises(CheckpointError, match=r"extra\.weight"):
+        load_checkpoint(old, allow_new_modules=True)
