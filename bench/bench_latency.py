@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'mode':<18}{'extra ms':>9}{'success':>9}{'t_success s':>12}{'stall s/ep':>11}{'max stall s':>12}"
-        f"{'max raw jump rad':>17}{'wall s':>8}"
+        f"{'max raw jump rad':>17}{'at named':>10}{'end cm':>9}{'wall s':>8}"
     )
     for mode in a.modes.split(","):
         for lat_ms in (int(x) for x in a.latencies.split(",")):
@@ -99,12 +99,15 @@ def main(argv: list[str] | None = None) -> None:
                 "stall_time_mean": float(np.mean([o.stall_time for o in outs])),
                 "max_stall": float(max(o.max_stall for o in outs)),
                 "max_raw_jump": float(max(o.max_jump for o in outs)),
+                "named_cube_nearest_rate": float(np.mean([o.nearest_is_named for o in outs])),
+                "final_distance_median": float(np.median([o.final_distance for o in outs])),
                 "wall_s": time.perf_counter() - t0,
             }
             rows.append(row)
             print(
                 f"{mode:<18}{lat_ms:>9}{row['success_rate']:>9.0%}{row['time_to_success_mean']:>12.2f}"
                 f"{row['stall_time_mean']:>11.3f}{row['max_stall']:>12.3f}{row['max_raw_jump']:>17.3f}"
+                f"{row['named_cube_nearest_rate']:>10.0%}{row['final_distance_median'] * 100:>9.1f}"
                 f"{row['wall_s']:>8.1f}",
                 flush=True,
             )

@@ -26,6 +26,7 @@ import numpy as np
 from wam_ros.chunk_smoother import ChunkSmoother, SmootherConfig
 from wam_ros.inference_scheduler import InferenceScheduler
 from wam_ros.policy import Observation, Policy, PolicyError
+from wam_ros.sim.reach_task import goal_point
 from wam_ros.sim.sim_env import SimEnv
 from wam_ros.trajectory import Trajectory
 
@@ -57,6 +58,8 @@ class EpisodeOutcome:
     max_stall: float  # s, longest single wait
     chunks: int
     max_jump: float  # rad, largest raw position jump at a chunk switch (before filtering)
+    final_distance: float = math.nan  # m, end effector to the goal point when the episode ended
+    nearest_is_named: bool = False  # the end effector ended nearest the named cube (the instruction was followed)
 
 
 class ClosedLoop:
@@ -133,6 +136,8 @@ class ClosedLoop:
             env.step(cfg.control_period)
         ok = bool(env.monitor.success)
         jumps = sm.stats()["boundary_jump_position_max"]
+        ee = env.arm.ee_position()
+        dist = {n: float(np.linalg.norm(ee - goal_point(p))) for n, p in env.arm.object_positions().items()}
         return EpisodeOutcome(
             seed,
             ok,
@@ -141,4 +146,6 @@ class ClosedLoop:
             max_stall,
             chunks,
             float(jumps) if jumps == jumps else 0.0,
+            dist[env.episode.target],
+            min(dist, key=dist.get) == env.episode.target,
         )

@@ -363,12 +363,16 @@ class TinyWam(nn.Module):
         self.state_in = nn.Linear(cfg.num_joints, d)
         self.goal_query = nn.Parameter(torch.randn(1, 1, d) * 0.02)  # the goal token of the prefix
         self.goal_out = nn.Linear(d, cfg.num_joints)
-        # Auxiliary: the goal from the target-pointer tokens alone (see ``loss``)
-        self.pointer_goal_out = (
-            nn.Sequential(nn.Linear(cfg.num_cameras * d, 2 * d), nn.SiLU(), nn.Linear(2 * d, cfg.num_joints))
-            if cfg.target_pointer and cfg.context_encoder == "conv"
-            else None
-        )
+        # The goal from the target-pointer tokens alone (trained by its own loss, see ``loss``), fed to the
+        # goal token: the actions then get "where the named cube's goal is" without a detour through attention.
+        self.pointer_goal_out = self.goal_in = None
+        if cfg.target_pointer and cfg.context_encoder == "conv":
+            self.pointer_goal_out = nn.Sequential(
+                nn.Linear(cfg.num_cameras * d, 2 * d), nn.SiLU(), nn.Linear(2 * d, cfg.num_joints)
+            )
+            self.goal_in = nn.Linear(cfg.num_joints, d)
+            nn.init.zeros_(self.goal_in.weight)  # starts as the plain goal query (fine-tuning keeps its behaviour)
+            nn.init.zeros_(self.goal_in.bias)
         self.frame_in = nn.Linear(cfg.token_dim, d)
         self.noisy_frame_in = nn.Linear(cfg.token_dim, d)
         self.action_in = nn.Linear(cfg.num_joints, d)
@@ -469,6 +473,8 @@ class TinyWam(nn.Module):
 
     def _prefix(self, ctx_tokens: torch.Tensor, state_n: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
         goal = self.goal_query.expand(state_n.shape[0], -1, -1)
+        if self.goal_in is not None:
+            goal = goal + self.goal_in(self.pointer_goal(ctx_tokens))[:, None]
         return torch.cat([self.text_embed(text_ids), self.state_in(state_n)[:, None], goal, ctx_tokens], 1)
 
     def _actions_to_flow(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
@@ -575,8 +581,8 @@ class TinyWam(nn.Module):
         state the episode ends in) gives the image encoder and the instruction a clean, dense
         signal for *where* to go, which the noisy flow targets alone teach slowly.
 
-        The pointer-goal loss asks the same of the target-pointer tokens alone (a small MLP,
-        used only in training). The goal token can lower its loss from the joint state
+        The pointer-goal loss asks the same of the target-pointer tokens alone (a small MLP
+        whose estimate also enters the goal token). The goal token can lower its loss from the joint state
         whenever the arm is already under way, so it never has to read the instruction;
         the pointer tokens see no state, so the only way they predict the goal is by
         finding the named cube (measured: the goal token alone left the pointer unused for
@@ -603,7 +609,7 @@ class TinyWam(nn.Module):
         goal_loss = F.mse_loss(goal, goal_n)
         pointer_goal_loss = torch.zeros((), device=images.device)
         if self.pointer_goal_out is not None:
-            pointer_goal_loss = F.mse_loss(self.pointer_goal_out(self._pointer_tokens(ctx_tok)), goal_n)
+            pointer_goal_loss = F.mse_loss(self.pointer_goal(ctx_tok), goal_n)
         frame_loss = F.mse_loss(v_fut, fut_tok - n_fut)
         all_frames = torch.cat([images.flatten(0, 2), future.flatten(0, 2)], 0)
         if cfg.recon_frames and all_frames.shape[0] > cfg.recon_frames:  # a random subset keeps the decoder cheap
@@ -614,11 +620,11 @@ class TinyWam(nn.Module):
         return {"loss": total, "action": action_loss.detach(), "frame": frame_loss.detach(),
                 "recon": recon_loss.detach(), "goal": goal_loss.detach(), "pointer_goal": pointer_goal_loss.detach()}
 
-    def _pointer_tokens(self, ctx_tokens: torch.Tensor) -> torch.Tensor:
-        """The newest context frame's target-pointer token of every camera, concatenated: [B, cameras * d]."""
+    def pointer_goal(self, ctx_tokens: torch.Tensor) -> torch.Tensor:
+        """The normalised goal state from the newest context frame's target-pointer token of every camera."""
         cfg = self.cfg
         per_frame = ctx_tokens.reshape(ctx_tokens.shape[0], cfg.num_cameras, cfg.context_frames, -1, cfg.d_model)
-        return per_frame[:, :, -1, -1].flatten(1)
+        return self.pointer_goal_out(per_frame[:, :, -1, -1].flatten(1))
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
