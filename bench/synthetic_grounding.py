@@ -59,15 +59,10 @@ def scenes(env: SimEnv, seeds: range, image_size: tuple[int, int]) -> tuple[np.n
     return np.stack(frames), np.stack(goals), np.stack(objects)
 
 
-def goal_tokens(model: TinyWam, frames: np.ndarray, instructions: list[str], state: torch.Tensor) -> torch.Tensor:
-    """The goal token's normalised output, with gradients (``TinyWam.predict_goal`` is no-grad)."""
-    cfg = model.cfg
-    ids = tokenize(instructions, cfg.vocab_size, cfg.max_text_tokens)
-    images = frames_to_tensor(frames[:, :, None])  # one context frame per camera
-    state_n = (state - model.state_mean) / model.state_std
-    prefix = model._prefix(model.context_tokens(images, ids), state_n, ids)
-    h = model.norm(model._run_prefix(prefix, model._mask(False, ids)))
-    return model.goal_out(h[:, model.goal_index])
+def goal_token(model: TinyWam, frames: np.ndarray, instructions: list[str], state: torch.Tensor) -> torch.Tensor:
+    """``TinyWam.goal_token`` on uint8 frames [N, cameras, H, W, 3] (one context frame) and instruction strings."""
+    ids = tokenize(instructions, model.cfg.vocab_size, model.cfg.max_text_tokens)
+    return model.goal_token(frames_to_tensor(frames[:, :, None]), state, ids)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         model.eval()
         n = len(v_frames)
         with torch.no_grad():
-            pred = goal_tokens(model, np.repeat(v_frames, 3, 0), [f"reach the {c} cube" for _ in range(n)
-                                                                 for c in COLORS], home.expand(3 * n, -1))
+            pred = goal_token(model, np.repeat(v_frames, 3, 0), [f"reach the {c} cube" for _ in range(n)
+                                                                for c in COLORS], home.expand(3 * n, -1))
         pred = (pred.float() * model.state_std + model.state_mean).numpy()
         model.train()
         nearest, dist = 0, []
@@ -118,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         for j in range(len(batch)):  # rename the colours with the words: the layout never tells the answer
             (batch[j],), instructions[j] = permute_colors((batch[j],), instructions[j], rng.permutation(3).tolist())
         want = (torch.as_tensor(goals[layout, target], dtype=torch.float32) - model.state_mean) / model.state_std
-        loss = ((goal_tokens(model, batch, instructions, home.expand(len(batch), -1)) - want) ** 2).mean()
+        loss = ((goal_token(model, batch, instructions, home.expand(len(batch), -1)) - want) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

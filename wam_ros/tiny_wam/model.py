@@ -627,18 +627,24 @@ class TinyWam(nn.Module):
         return self.pointer_goal_out(per_frame[:, :, -1, -1].flatten(1))
 
     # ------------------------------------------------------------------ inference
+    def goal_token(self, images: torch.Tensor, state: torch.Tensor, instruction_ids: torch.Tensor) -> torch.Tensor:
+        """The goal token's output, normalised like the state, [B, J] (differentiable: for training it alone).
+
+        The goal token attends only to the prefix, so no action sampling is needed.
+        """
+        state_n = (state - self.state_mean) / self.state_std
+        prefix = self._prefix(self.context_tokens(images, instruction_ids), state_n, instruction_ids)
+        h = self.norm(self._run_prefix(prefix, self._mask(False, instruction_ids)))
+        return self.goal_out(h[:, self.goal_index])
+
     @torch.no_grad()
     def predict_goal(self, images: torch.Tensor, state: torch.Tensor, instruction_ids: torch.Tensor) -> torch.Tensor:
         """The goal token's estimate of the joint state the episode ends in, [B, J] in joint units.
 
         A diagnostic: it shows where the model thinks the instruction sends the arm, and whether
-        that changes with the instruction at all (``bench/probe_grounding.py``). The goal token
-        attends only to the prefix, so no action sampling is needed.
+        that changes with the instruction at all (``bench/probe_grounding.py``).
         """
-        state_n = (state - self.state_mean) / self.state_std
-        prefix = self._prefix(self.context_tokens(images, instruction_ids), state_n, instruction_ids)
-        h = self.norm(self._run_prefix(prefix, self._mask(False, instruction_ids)))
-        return self.goal_out(h[:, self.goal_index]).float() * self.state_std + self.state_mean
+        return self.goal_token(images, state, instruction_ids).float() * self.state_std + self.state_mean
 
     @torch.no_grad()
     def sample(
