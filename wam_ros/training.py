@@ -213,7 +213,6 @@ def train(opts: TrainOptions) -> Path:
         cfg = model.cfg
     elif opts.init_from is not None:
         model, meta = load_checkpoint(opts.init_from, allow_new_modules=True)
-        model.train()
         cfg = model.cfg
         if tuple(meta.joint_names) != tuple(joints) or tuple(meta.cameras) != tuple(cameras):
             raise TrainingError(

@@ -241,7 +241,8 @@ class ContextEncoder(nn.Module):
         return torch.softmax(logits.float(), -1).to(h.dtype) @ self.kp_grid.to(h.dtype).T
 
     def forward(self, x: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
-        """[N, 3, H, W] (and a pooled instruction embedding [N, d_model]) -> [N, (H/8)*(W/8) + keypoints, d_model]."""
+        """[N, 3, H, W] (and a pooled instruction embedding [N, d_model]) -> [N, num_tokens, d_model]:
+        (H/8)*(W/8) grid tokens, the keypoint tokens, then the pointer token."""
         rgb = x
         if self.coords.shape[1]:
             x = torch.cat([x, self.coords.to(x.dtype).expand(x.shape[0], -1, -1, -1)], 1)
