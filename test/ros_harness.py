@@ -127,3 +127,26 @@ class RosTestNode(BackgroundNode):
         future = client.call_async(request if request is not None else srv_type.Request())
         wait_for(future.done, timeout)
         return future.result()
+
+    def try_call(self, srv_type: type, name: str, timeout: float = 3.0) -> Any:
+        """``call`` with a default request; None when the service does not answer in time."""
+        try:
+            return self.call(srv_type, name, timeout=timeout)
+        except TimeoutError:
+            return None
+
+    def arm_bridge(self, safety: list, bridge: str = "/safety_bridge_node") -> bool:
+        """One attempt to get the safety bridge armed, for ``wait_for``; ``safety``: collected /wam/safety_state.
+
+        On a loaded machine a late /joint_states can trip the (correctly strict) stale-state
+        watchdog right after arming; that is the bridge failing closed, not a wiring fault, so a
+        stale-state FAULT is reset and the arm call repeated.
+        """
+        from std_srvs.srv import Trigger
+
+        if safety and safety[-1].data.startswith("FAULT(joint_states stale"):
+            self.try_call(Trigger, f"{bridge}/reset")
+        if safety and safety[-1].data in ("ARMED", "ACTIVE"):
+            return True
+        res = self.try_call(Trigger, f"{bridge}/arm")
+        return bool(res and res.success)

@@ -27,15 +27,8 @@ pytestmark = pytest.mark.timeout(300)
 SMALL_CAMERAS = {"sim_robot_node": {"cameras_enabled": False}}
 
 
-def _call(ros, name: str) -> Trigger.Response | None:
-    try:
-        return ros.call(Trigger, name, timeout=3.0)
-    except TimeoutError:
-        return None
-
-
 def _arm(ros) -> bool:
-    res = _call(ros, "/safety_bridge_node/arm")
+    res = ros.try_call(Trigger, "/safety_bridge_node/arm")
     return bool(res and res.success)
 
 
@@ -50,8 +43,8 @@ def test_step4_dry_run_checks_everything_and_sends_nothing(ros, tmp_path):
         # step 1: the names on /joint_states are the URDF's
         wait_for(lambda: joint_states, 30)
         assert set(RobotModel.load().actuated_joints) <= set(joint_states[-1].name)
-        wait_for(lambda: _arm(ros), 30, period=0.5)
-        wait_for(lambda: len(would_send) > 20, 60)
+        # re-armed if a late /joint_states trips the stale-state watchdog (ros_harness.arm_bridge)
+        wait_for(lambda: ros.arm_bridge(safety) and len(would_send) > 20, 90, period=0.2)
     assert to_controller == [], "dry_run must not send to the controller"
 
 
@@ -82,10 +75,11 @@ def test_steps5_6_reduced_speed_arm_estop_release_reset(ros, tmp_path):
         wait_for(lambda: safety[-1].data.startswith("FAULT"), 10, period=0.05)
         assert "e-stop" in safety[-1].data
         assert not _arm(ros), "arming must be refused while FAULT latches"
-        res = _call(ros, "/safety_bridge_node/reset")
+        res = ros.try_call(Trigger, "/safety_bridge_node/reset")
         assert res is not None and not res.success and "release" in res.message
         estop.publish(Bool(data=False))
-        wait_for(lambda: (r := _call(ros, "/safety_bridge_node/reset")) is not None and r.success, 10, period=0.2)
+        reset = "/safety_bridge_node/reset"
+        wait_for(lambda: (r := ros.try_call(Trigger, reset)) is not None and r.success, 10, period=0.2)
         assert safety[-1].data == "DISARMED"
         wait_for(lambda: _arm(ros), 30, period=0.5)
         assert not runner.dead()

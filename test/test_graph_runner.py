@@ -18,7 +18,6 @@ import yaml
 from rcl_interfaces.srv import ListParameters
 from ros_harness import wait_for
 from std_msgs.msg import String
-from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from wam_ros.graph import GRAPHS, GraphOptions, NodeSpec, sim_graph
@@ -106,22 +105,7 @@ def test_sim_graph_runs_closed_loop_and_every_parameter_is_declared(ros, tmp_pat
             missing = _configured_keys(spec) - wait_for(lambda spec=spec: _declared(ros, spec.name), 60, period=0.5)
             assert not missing, f"{spec.name} does not declare {sorted(missing)}"
 
-        def arm() -> bool:
-            try:
-                return ros.call(Trigger, "/safety_bridge_node/arm", timeout=3).success
-            except TimeoutError:
-                return False
-
-        def active() -> bool:
-            # On a loaded machine a late /joint_states can trip the (correctly strict) stale-state
-            # watchdog; that is the bridge failing closed, not a wiring fault: reset and arm again.
-            if safety[-1].data.startswith("FAULT(joint_states stale"):
-                ros.call(Trigger, "/safety_bridge_node/reset", timeout=3)
-                arm()
-            return safety[-1].data == "ACTIVE"
-
-        wait_for(arm, 30, period=0.5)
-        wait_for(active, 60, period=0.2)
+        wait_for(lambda: ros.arm_bridge(safety) and safety[-1].data == "ACTIVE", 90, period=0.2)
         n = len(to_controller)
         wait_for(lambda: len(to_controller) > n + 20, 30)
         assert not runner.dead(), runner.dead()
