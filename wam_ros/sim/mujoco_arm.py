@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from wam_ros.camera_calibration import PinholeCamera
 from wam_ros.robot_model import RobotModel
 
 CUBE_NAMES = ("red_cube", "green_cube", "blue_cube")
@@ -259,6 +260,22 @@ class ArmRenderer:
         fovy = np.deg2rad(self.model.cam_fovy[self.model.camera(camera).id])
         f = 0.5 * self.height / np.tan(fovy / 2)
         return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
+
+    def calibration(self, camera: str) -> PinholeCamera:
+        """The camera as a calibrated pinhole (optical frame, world = robot base) for this render size.
+
+        Only a world-fixed camera has one pose; the wrist camera's moves with the arm.
+        """
+        cam = self.model.camera(camera)
+        if self.model.cam_bodyid[cam.id] != 0:
+            raise ValueError(f"camera {camera!r} is not fixed in the world: no single calibration")
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_camlight(self.model, self.data)
+        pose = np.eye(4)
+        # MuJoCo cameras look along -z with y up; the optical frame looks along +z with y down.
+        pose[:3, :3] = self.data.cam_xmat[cam.id].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        pose[:3, 3] = self.data.cam_xpos[cam.id]
+        return PinholeCamera(camera, self.width, self.height, self.intrinsics(camera), pose)
 
     def render(self, qpos: np.ndarray, cameras: tuple[str, ...] = CAMERAS) -> dict[str, np.ndarray]:
         self.data.qpos[:] = qpos
