@@ -22,6 +22,7 @@ from wam_ros.tiny_wam import (
     save_checkpoint,
     tokenize,
 )
+from wam_ros.tiny_wam.data import frames_to_tensor
 
 torch.set_num_threads(2)
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")
@@ -41,7 +42,8 @@ def test_loss_forward_backward_shapes_and_gradients():
     assert batch["future_frames"].shape == (3, 2, 2, 3, 32, 32)
     assert batch["actions"].shape == (3, 8, 7) and batch["instruction_ids"].dtype == torch.long
     out = m.loss(batch)
-    assert set(out) == {"loss", "action", "frame", "recon", "goal", "pointer_goal"}
+    assert set(out) == {"loss", "action", "frame", "recon", "goal", "pointer_goal", "pointer_pixel"}
+    assert out["pointer_pixel"] == 0  # no target pixels in this batch
     assert all(torch.isfinite(v) for v in out.values())
     out["loss"].backward()
     torch.optim.SGD(m.parameters(), lr=0.1).step()  # the output heads start at zero (as in DiT): move them once
@@ -350,3 +352,69 @@ def test_predict_goal_is_the_goal_token_of_the_full_network():
         x = torch.randn(2, m.cfg.action_horizon, m.cfg.num_joints)
         _, _, g = m._denoise_with_goal(prefix, m._mask(False, b["instruction_ids"]), x, torch.rand(2), None, None)
     torch.testing.assert_close(goal, g * m.state_std + m.state_mean)
+
+
+def test_pointer_pixel_loss_teaches_the_pointer_where_the_named_colour_is():
+    """Frames with a red and a blue 3x3 blob; the batch says where the named one is (as training.py does from a
+    calibrated camera). A few dozen steps with the pixel loss (and the action loss) move the pointer onto the named
+    blob."""
+    m = small_model(frame_loss_weight=0.0, recon_loss_weight=0.0, goal_loss_weight=0.0)
+    cfg = m.cfg
+    rng = np.random.default_rng(0)
+    h, w = cfg.image_size
+    grid = (h // 2, w // 2)
+
+    def batch(n: int) -> dict:
+        b = example_batch(cfg, batch_size=n)
+        imgs = np.full((n, cfg.num_cameras, 1, h, w, 3), 200, np.uint8)
+        target = np.zeros((n, cfg.num_cameras, 2))
+        words = []
+        for i in range(n):
+            spots = rng.choice(h // 3 - 1, size=(2, 2), replace=False) * 3 + 1
+            name = rng.integers(2)
+            for k, colour in enumerate(([230, 20, 20], [20, 20, 230])):
+                imgs[i, :, 0, spots[k, 0] : spots[k, 0] + 3, spots[k, 1] : spots[k, 1] + 3] = colour
+            words.append(("red", "blue")[name])
+            centre = spots[name] + 1.0  # the blob's middle pixel
+            target[i] = 2 * ((centre + 0.5) / np.array([h, w]) * np.array(grid) - 0.5) / (np.array(grid) - 1) - 1
+        b["images"] = frames_to_tensor(imgs)
+        b["instruction_ids"] = tokenize([f"reach the {c} cube" for c in words], cfg.vocab_size, cfg.max_text_tokens)
+        b["target_yx"] = torch.as_tensor(target, dtype=torch.float32)
+        b["target_visible"] = torch.ones(n, cfg.num_cameras, dtype=torch.bool)
+        return b
+
+    def error(b: dict) -> float:
+        with torch.no_grad():
+            _, yx = m.encode_context(b["images"], b["instruction_ids"])
+        return float((yx[:, :, -1] - b["target_yx"]).norm(dim=-1).mean())
+
+    held_out = batch(32)
+    before = error(held_out)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    for _ in range(60):
+        out = m.loss(batch(16))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    after = error(held_out)
+    # one grid cell is 2 / (grid - 1) ~ 0.13: the pointer ends within about a cell of the named blob
+    assert after < 0.5 * before and after < 0.2, (before, after)
+    assert m.loss(held_out)["pointer_pixel"] > 0
+    held_out["target_visible"][:] = False  # a camera marked invisible adds nothing
+    assert m.loss(held_out)["pointer_pixel"] == 0
+
+
+@pytest.mark.parametrize("forcing", [0.0, 1.0])
+def test_goal_teacher_forcing_feeds_the_true_goal_to_the_goal_token(forcing):
+    """With every sample forced, the action loss reaches the pointer-goal head only through its own loss."""
+    m = small_model(goal_teacher_forcing=forcing, goal_teacher_noise=0.0, goal_loss_weight=0.0)
+    torch.nn.init.normal_(m.goal_in.weight, std=0.1)  # zero-initialised: open the path
+    torch.nn.init.normal_(m.action_out.weight, std=0.1)
+    m.loss(example_batch(m.cfg, batch_size=3))["loss"].backward()
+    grad = m.pointer_goal_out[0].weight.grad
+    assert (grad is None or float(grad.abs().sum()) == 0) == (forcing == 1.0)
+
+
+def test_goal_teacher_forcing_must_be_a_share():
+    with pytest.raises(TinyWamConfigError, match="goal_teacher_forcing"):
+        TinyWamConfig(goal_teacher_forcing=1.5)

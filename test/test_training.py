@@ -163,3 +163,63 @@ def test_init_from_fine_tunes_a_checkpoint_that_predates_a_new_head(tmp_path):
     save_file({**state, "extra.weight": torch.zeros(1)}, str(weights))
     with pytest.raises(CheckpointError, match=r"extra\.weight"):
         load_checkpoint(old, allow_new_modules=True)
+
+
+def test_pointer_targets_land_on_the_named_cube(tmp_path):
+    """The label for the target pointer is the episode's final end-effector position projected into the
+    calibrated scene camera; when the arm ends at the named cube (as the expert's episodes do), it lands
+    on that cube's pixels in the model's 64x64 frame (checked against a MuJoCo render)."""
+    from wam_ros.resources import share_path
+    from wam_ros.robot_model import RobotModel
+    from wam_ros.sim.mujoco_arm import ArmRenderer
+    from wam_ros.sim.reach_task import goal_point
+    from wam_ros.sim.scripted_expert import ScriptedExpert
+    from wam_ros.sim.sim_env import SimEnv
+    from wam_ros.tiny_wam.color_permutation import saturated_mask
+    from wam_ros.tiny_wam.data import resize_frame
+    from wam_ros.tiny_wam.model import TinyWamConfig
+    from wam_ros.training import Episode, TrainingError, attach_pointer_targets
+
+    env = SimEnv()
+    renderer = ArmRenderer(env.arm.model, 160, 120)
+    expert = ScriptedExpert(env.robot)
+    joints = RobotModel.load().actuated_joints
+    cfg = TinyWamConfig()
+    calib = {"scene": share_path("config", "sim_scene_camera.yaml")}
+    try:
+        for seed in (3, 11):
+            env.reset(seed)
+            q = env.arm.actuated_positions()
+            frame = resize_frame(renderer.render(env.arm.data.qpos.copy(), ("scene",))["scene"], cfg.image_size)
+            goal = np.array(q)
+            for _ in range(6):
+                goal[:6] = expert.ik(goal_point(env.episode.objects[env.episode.target]), goal[:6], iterations=20)
+            ep = Episode(env.episode.instruction, np.stack([q, goal]), np.stack([goal, goal]),
+                         np.zeros((2, 2, *cfg.image_size, 3), np.uint8))
+            assert attach_pointer_targets([ep], joints, ("scene", "wrist"), calib, cfg) == 1
+            assert ep.target_visible.tolist() == [True, False]  # the wrist camera has no calibration
+            channel = ["red_cube", "green_cube", "blue_cube"].index(env.episode.target)
+            v, u = np.nonzero(saturated_mask(frame) & (frame.argmax(-1) == channel))
+            grid = np.array(cfg.image_size) // 2  # the pointer's coordinates: pixel centres of its feature grid
+            share = (np.array([v.mean(), u.mean()]) + 0.5) / np.array(cfg.image_size)
+            cube_yx = 2 * (share * grid - 0.5) / (grid - 1) - 1
+            # the goal point hovers 4 cm above the cube (~2 pixels up in the 64x64 frame); cubes are >= 9 cm apart
+            assert np.linalg.norm(ep.target_yx[0] - cube_yx) < 3 * 2 / 63, (ep.target_yx[0], cube_yx)
+    finally:
+        renderer.close()
+    with pytest.raises(TrainingError, match="top"):
+        attach_pointer_targets([ep], joints, ("scene",), {"top": calib["scene"]}, cfg)
+
+
+def test_init_from_may_change_loss_weights_not_the_architecture(tmp_path):
+    from wam_ros.training import TrainingError
+
+    _write_dataset(tmp_path / "ds", episodes=3)
+    opts = dict(batch_size=4, eval_every=10, checkpoint_every=10, val_episodes=1, num_threads=1)
+    train(TrainOptions(tmp_path / "ds", tmp_path / "old", steps=5, model=TINY, **opts))
+    train(TrainOptions(tmp_path / "ds", tmp_path / "new", steps=5, init_from=tmp_path / "old",
+                       model={"goal_teacher_forcing": 0.5}, **opts))
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["model"]["goal_teacher_forcing"] == 0.5
+    with pytest.raises(TrainingError, match="d_model"):
+        train(TrainOptions(tmp_path / "ds", tmp_path / "bad", steps=5, init_from=tmp_path / "old",
+                           model={"d_model": 64}, **opts))

@@ -22,8 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from wam_ros.camera_calibration import PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
+from wam_ros.robot_model import RobotModel
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
 from wam_ros.tiny_wam.data import Normalization, collate, resize_frame
@@ -42,6 +44,8 @@ class Episode:
     state: np.ndarray  # [T, J]
     action: np.ndarray  # [T, J]
     frames: np.ndarray  # [C, T, h, w, 3] uint8, resized to the model's image size
+    target_yx: np.ndarray | None = None  # [C, 2]: where the episode's final end-effector position is in each image
+    target_visible: np.ndarray | None = None  # [C] bool: cameras with a calibration that see it
 
     @property
     def length(self) -> int:
@@ -67,6 +71,8 @@ class TrainOptions:
     start_fraction: float = 0.0  # share of windows drawn from each episode's first start_frames frames
     start_frames: int = 3
     model: dict = field(default_factory=dict)  # TinyWamConfig overrides
+    # camera name -> calibration file (camera_calibration.py): supervises where the target pointer looks
+    calibrations: dict[str, Path] = field(default_factory=dict)
 
 
 def dataset_layout(reader: LeRobotDatasetReader) -> tuple[tuple[str, ...], tuple[str, ...], float]:
@@ -100,6 +106,39 @@ def load_episodes(reader: LeRobotDatasetReader, cameras: tuple[str, ...], image_
     return episodes
 
 
+def attach_pointer_targets(
+    episodes: list[Episode], joints: tuple[str, ...], cameras: tuple[str, ...], calibrations: dict[str, Path],
+    cfg: TinyWamConfig,
+) -> int:
+    """Give every episode the image position of its final end-effector position in each calibrated camera.
+
+    The arm ends where the instruction sent it, so that point, projected into a static
+    camera, is where the named object is: a dense label for the target pointer from the
+    demonstration itself (no annotation). Returns how many (episode, camera) pairs see it.
+    """
+    unknown = sorted(set(calibrations) - set(cameras))
+    if unknown:
+        raise TrainingError(f"calibrations for {unknown}: the dataset's cameras are {list(cameras)}")
+    cams = {name: PinholeCamera.load(path) for name, path in calibrations.items()}
+    robot = RobotModel.load()
+    missing = [j for j in robot.arm_joints if j not in joints]
+    if missing:
+        raise TrainingError(f"pointer targets need the arm joints {missing} in the dataset's state")
+    arm = [joints.index(j) for j in robot.arm_joints]
+    grid = (cfg.image_size[0] // 2, cfg.image_size[1] // 2)  # the pointer's feature grid
+    seen = 0
+    for ep in episodes:
+        ee = robot.kinematics.fk(ep.state[-1][arm])[:3, 3]
+        ep.target_yx = np.zeros((len(cameras), 2))
+        ep.target_visible = np.zeros(len(cameras), dtype=bool)
+        for c, name in enumerate(cameras):
+            if name in cams:
+                yx, visible = cams[name].normalized(ee[None], grid)
+                ep.target_yx[c], ep.target_visible[c] = yx[0], visible[0]
+        seen += int(ep.target_visible.sum())
+    return seen
+
+
 def make_sample(ep: Episode, t: int, cfg: TinyWamConfig) -> dict:
     """One training window at frame t (indices past the end repeat the last frame: the arm rests)."""
     last = ep.length - 1
@@ -113,7 +152,7 @@ def make_sample(ep: Episode, t: int, cfg: TinyWamConfig) -> dict:
         "actions": ep.action[act],
         "future_frames": ep.frames[:, fut],
         "goal": ep.state[-1],
-    }
+    } | ({} if ep.target_yx is None else {"target_yx": ep.target_yx, "target_visible": ep.target_visible})
 
 
 def split_episodes(n: int, val: float, seed: int) -> tuple[list[int], list[int]]:
@@ -219,6 +258,15 @@ def train(opts: TrainOptions) -> Path:
                 f"--init-from {opts.init_from} has joints {list(meta.joint_names)} and cameras {list(meta.cameras)}; "
                 f"the dataset has {list(joints)} and {list(cameras)}"
             )
+        if opts.model:  # loss weights may change when fine-tuning; the architecture may not
+            wanted = TinyWamConfig.from_dict({**cfg.to_dict(), **opts.model})
+            fixed = sorted(k for k in set(opts.model) - set(TinyWamConfig.TRAINING_FIELDS)
+                           if getattr(wanted, k) != getattr(cfg, k))
+            if fixed:
+                raise TrainingError(
+                    f"--model {fixed} cannot change with --init-from (only {sorted(TinyWamConfig.TRAINING_FIELDS)})"
+                )
+            cfg = model.cfg = meta.model = wanted
     else:
         cfg = TinyWamConfig(**{"num_joints": len(joints), "num_cameras": len(cameras), **opts.model})
         model, meta = TinyWam(cfg), None
@@ -227,6 +275,9 @@ def train(opts: TrainOptions) -> Path:
             f"model has {cfg.num_joints} joints/{cfg.num_cameras} cameras; dataset {len(joints)}/{len(cameras)}"
         )
     episodes = load_episodes(reader, cameras, cfg.image_size)
+    if opts.calibrations:
+        seen = attach_pointer_targets(episodes, joints, cameras, opts.calibrations, cfg)
+        print(f"[wam-train] pointer targets: {seen} of {len(episodes)} episodes x {sorted(opts.calibrations)}")
     train_ids, val_ids = split_episodes(len(episodes), opts.val_episodes, opts.seed)
     train_eps = [episodes[i] for i in train_ids]
     if meta is None:
@@ -328,6 +379,13 @@ def train(opts: TrainOptions) -> Path:
     return opts.out
 
 
+def _camera_file(value: str) -> tuple[str, Path]:
+    camera, sep, path = value.partition("=")
+    if not sep or not camera or not path:
+        raise SystemExit(f"wam-train: --calibration wants CAMERA=FILE, got {value!r}")
+    return camera, Path(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-train", description="Train the tiny WAM on a LeRobot v3 dataset.")
     ap.add_argument("dataset", type=Path, help="LeRobot v3 dataset directory")
@@ -358,6 +416,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--model", type=json.loads, default={}, help="TinyWamConfig overrides as JSON, e.g. '{\"d_model\": 96}'"
     )
+    ap.add_argument(
+        "--calibration",
+        action="append",
+        default=[],
+        metavar="CAMERA=FILE",
+        help="a static camera's calibration (camera_calibration.py): supervises where the target pointer looks",
+    )
     a = ap.parse_args(argv)
     try:
         train(
@@ -378,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
                 start_fraction=a.start_fraction,
                 start_frames=a.start_frames,
                 model=a.model,
+                calibrations=dict(_camera_file(v) for v in a.calibration),
             )
         )
     except (TrainingError, FileNotFoundError) as exc:

@@ -14,6 +14,10 @@ future_frames       [B, C_cams, K, 3, H, W] float      frames at action steps ``
                                                        (k-th frame at (k+1)*frame_stride*period)
 goal                [B, J] float                       joint positions the episode ends in (the
                                                        goal token's auxiliary target)
+target_yx           [B, C_cams, 2] float (optional)    where the goal is in each camera's image,
+                                                       (y, x) in the pointer's [-1, 1] coordinates
+target_visible      [B, C_cams] bool (optional)        which cameras have ``target_yx`` (static,
+                                                       calibrated, goal inside the image)
 ==================  =================================  =========================================
 
 ``frames_to_tensor`` turns uint8 HxWx3 frames into the float layout; ``collate``
@@ -97,8 +101,9 @@ def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
 
 def collate(samples: Sequence[dict], cfg: TinyWamConfig) -> dict[str, torch.Tensor]:
     """Stack samples into a batch. Each sample: ``images`` uint8 [C, T, H, W, 3], ``state``
-    [J], ``instruction`` str, ``actions`` [H, J], ``future_frames`` uint8 [C, K, H, W, 3], ``goal`` [J]."""
-    return {
+    [J], ``instruction`` str, ``actions`` [H, J], ``future_frames`` uint8 [C, K, H, W, 3], ``goal`` [J],
+    and optionally ``target_yx`` [C, 2] with ``target_visible`` [C] (every sample or none)."""
+    batch = {
         "images": frames_to_tensor(np.stack([s["images"] for s in samples])),
         "state": torch.as_tensor(np.stack([s["state"] for s in samples]), dtype=torch.float32),
         "instruction_ids": tokenize([s["instruction"] for s in samples], cfg.vocab_size, cfg.max_text_tokens),
@@ -106,6 +111,10 @@ def collate(samples: Sequence[dict], cfg: TinyWamConfig) -> dict[str, torch.Tens
         "future_frames": frames_to_tensor(np.stack([s["future_frames"] for s in samples])),
         "goal": torch.as_tensor(np.stack([s["goal"] for s in samples]), dtype=torch.float32),
     }
+    if samples and "target_yx" in samples[0]:
+        batch["target_yx"] = torch.as_tensor(np.stack([s["target_yx"] for s in samples]), dtype=torch.float32)
+        batch["target_visible"] = torch.as_tensor(np.stack([s["target_visible"] for s in samples]), dtype=torch.bool)
+    return batch
 
 
 def example_batch(cfg: TinyWamConfig, batch_size: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:

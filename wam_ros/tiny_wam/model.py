@@ -72,10 +72,18 @@ class TinyWamConfig:
     goal_loss_weight: float = 0.5  # auxiliary: a goal token predicts the state the episode ends in (0: off)
     keypoints: int = 16  # spatial-softmax keypoint tokens per context frame (0: off)
     target_pointer: bool = True  # per context frame, one token at the image position the instruction names
+    pointer_pixel_weight: float = 1.0  # loss on the pointer's image position where the batch has a target pixel
+    goal_teacher_forcing: float = 0.0  # share of training samples whose goal token gets the true goal (+ noise)
+    goal_teacher_noise: float = 0.1  # std of that noise, in normalised state units
 
     # Fields added after checkpoints were first written, with the value that reproduces the
     # model those checkpoints were trained as (a config.json without the key predates it).
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"keypoints": 0, "target_pointer": False}
+    # Fields that shape only the training loss or sampling, not the weights: fine-tuning may change them.
+    TRAINING_FIELDS: ClassVar[tuple[str, ...]] = (
+        "num_steps", "frame_loss_weight", "recon_loss_weight", "recon_frames", "goal_loss_weight",
+        "pointer_pixel_weight", "goal_teacher_forcing", "goal_teacher_noise",
+    )
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
@@ -102,6 +110,11 @@ class TinyWamConfig:
             raise TinyWamConfigError(f"context_encoder must be 'conv' or 'latent', got {self.context_encoder!r}")
         if self.keypoints < 0:
             raise TinyWamConfigError(f"keypoints must be >= 0, got {self.keypoints}")
+        if not 0.0 <= self.goal_teacher_forcing <= 1.0:
+            raise TinyWamConfigError(f"goal_teacher_forcing must be in [0, 1], got {self.goal_teacher_forcing}")
+        for name in ("pointer_pixel_weight", "goal_teacher_noise", "goal_loss_weight"):
+            if not float(getattr(self, name)) >= 0.0:
+                raise TinyWamConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.d_model % self.num_heads:
             raise TinyWamConfigError(f"d_model {self.d_model} is not divisible by num_heads {self.num_heads}")
 
@@ -243,6 +256,12 @@ class ContextEncoder(nn.Module):
     def forward(self, x: torch.Tensor, instruction: torch.Tensor | None = None) -> torch.Tensor:
         """[N, 3, H, W] (and a pooled instruction embedding [N, d_model]) -> [N, num_tokens, d_model]:
         (H/8)*(W/8) grid tokens, the keypoint tokens, then the pointer token."""
+        return self.encode(x, instruction)[0]
+
+    def encode(
+        self, x: torch.Tensor, instruction: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``forward``, and the target pointer's image position (y, x) in [-1, 1], [N, 2] (None without one)."""
         rgb = x
         if self.coords.shape[1]:
             x = torch.cat([x, self.coords.to(x.dtype).expand(x.shape[0], -1, -1, -1)], 1)
@@ -250,11 +269,13 @@ class ContextEncoder(nn.Module):
         tokens = [self.net(h).flatten(2).transpose(1, 2)]
         if self.keypoints:
             tokens.append(self.kp_in(self.keypoint_positions(h)) + self.kp_embed)
+        position = None
         if self.pointer is not None:
             if instruction is None:
                 raise ValueError("this encoder has a target pointer: pass the instruction embedding")
-            tokens.append(self.pointer(h, rgb, instruction)[:, None])
-        return torch.cat(tokens, 1)
+            token, position = self.pointer(h, rgb, instruction)
+            tokens.append(token[:, None])
+        return torch.cat(tokens, 1), position
 
 
 class TargetPointer(nn.Module):
@@ -305,11 +326,14 @@ class TargetPointer(nn.Module):
         logits = torch.einsum("ncp,nc->np", g, self.query(instruction).to(g.dtype)) * self.log_temp.exp()
         return torch.softmax(logits.float(), -1).to(g.dtype), g
 
-    def forward(self, h: torch.Tensor, rgb: torch.Tensor, instruction: torch.Tensor) -> torch.Tensor:
-        """Stem features, input image and pooled instruction [N, d_model] -> one token [N, d_model]."""
+    def forward(
+        self, h: torch.Tensor, rgb: torch.Tensor, instruction: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stem features, input image and pooled instruction [N, d_model] -> (one token [N, d_model], the
+        expected image position (y, x) in [-1, 1] on the feature grid's pixel centres [N, 2])."""
         w, g = self.heatmap(h, rgb, instruction)
-        position = w @ self.grid.to(g.dtype).T  # expected (y, x) in [-1, 1]
-        return self.out(torch.cat([position, torch.einsum("np,ncp->nc", w, g)], 1))
+        position = w @ self.grid.to(g.dtype).T
+        return self.out(torch.cat([position, torch.einsum("np,ncp->nc", w, g)], 1)), position
 
 
 # ---------------------------------------------------------------------------- transformer
@@ -463,19 +487,35 @@ class TinyWam(nn.Module):
 
     def context_tokens(self, frames: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
         """Observed frames [B, C, T, 3, H, W] (and the instruction) -> d_model tokens for the prefix."""
+        return self.encode_context(frames, text_ids)[0]
+
+    def encode_context(
+        self, frames: torch.Tensor, text_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``context_tokens``, and where the target pointer looks in every frame, (y, x) [B, C, T, 2] (or None)."""
         if self.context_encoder is None:
-            return self.frame_in(self.encode_frames(frames))
+            return self.frame_in(self.encode_frames(frames)), None
         per_sample = frames.shape[1] * frames.shape[2]
         instruction = None
         if self.context_encoder.pointer is not None:
             instruction = self.instruction_embedding(text_ids).repeat_interleave(per_sample, 0)
-        tokens = self.context_encoder(frames.flatten(0, 2), instruction)
-        return tokens.reshape(frames.shape[0], self.n_ctx, self.cfg.d_model)
+        tokens, position = self.context_encoder.encode(frames.flatten(0, 2), instruction)
+        if position is not None:
+            position = position.reshape(*frames.shape[:3], 2)
+        return tokens.reshape(frames.shape[0], self.n_ctx, self.cfg.d_model), position
 
-    def _prefix(self, ctx_tokens: torch.Tensor, state_n: torch.Tensor, text_ids: torch.Tensor) -> torch.Tensor:
+    def _prefix(
+        self,
+        ctx_tokens: torch.Tensor,
+        state_n: torch.Tensor,
+        text_ids: torch.Tensor,
+        goal_estimate: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``goal_estimate``: the normalised goal fed to the goal token instead of the pointer's (teacher forcing)."""
         goal = self.goal_query.expand(state_n.shape[0], -1, -1)
         if self.goal_in is not None:
-            goal = goal + self.goal_in(self.pointer_goal(ctx_tokens))[:, None]
+            estimate = self.pointer_goal(ctx_tokens) if goal_estimate is None else goal_estimate
+            goal = goal + self.goal_in(estimate)[:, None]
         return torch.cat([self.text_embed(text_ids), self.state_in(state_n)[:, None], goal, ctx_tokens], 1)
 
     def _actions_to_flow(self, actions: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
@@ -577,7 +617,7 @@ class TinyWam(nn.Module):
         """Flow-matching loss on actions and future-frame latents, plus frame reconstruction.
 
         Returns ``{"loss": total, "action": ..., "frame": ..., "recon": ..., "goal": ...,
-        "pointer_goal": ...}``; call ``out["loss"].backward()``. Batch format:
+        "pointer_goal": ..., "pointer_pixel": ...}``; call ``out["loss"].backward()``. Batch format:
         ``wam_ros.tiny_wam.data``. The goal loss (the goal token regresses the normalised
         state the episode ends in) gives the image encoder and the instruction a clean, dense
         signal for *where* to go, which the noisy flow targets alone teach slowly.
@@ -592,7 +632,7 @@ class TinyWam(nn.Module):
         cfg = self.cfg
         images, future = batch["images"], batch["future_frames"]
         b = images.shape[0]
-        ctx_tok = self.context_tokens(images, batch["instruction_ids"])
+        ctx_tok, pointer_yx = self.encode_context(images, batch["instruction_ids"])
         with torch.no_grad():  # flow target: no gradient into the encoder (and no graph to keep)
             fut_tok = self.encode_frames(future)
         state_n = (batch["state"] - self.state_mean) / self.state_std
@@ -603,23 +643,39 @@ class TinyWam(nn.Module):
         n_act, n_fut = torch.randn_like(act_n), torch.randn_like(fut_tok)
         x_act = (1 - t_act)[:, None, None] * n_act + t_act[:, None, None] * act_n
         x_fut = (1 - t_fut)[:, None, None] * n_fut + t_fut[:, None, None] * fut_tok
-        prefix = self._prefix(ctx_tok, state_n, text)
+        goal_n = (batch["goal"] - self.state_mean) / self.state_std
+        zero = torch.zeros((), device=images.device)
+        pointer_goal_loss, forced = zero, None
+        if self.pointer_goal_out is not None:
+            pointer_goal = self.pointer_goal(ctx_tok)
+            pointer_goal_loss = F.mse_loss(pointer_goal, goal_n)
+            if cfg.goal_teacher_forcing > 0:
+                # Some samples get the true goal (noised): the actions learn to follow the goal token
+                # precisely, instead of learning to distrust an estimate that is poor early in training.
+                pick = torch.rand(b, 1, device=images.device) < cfg.goal_teacher_forcing
+                truth = goal_n + cfg.goal_teacher_noise * torch.randn_like(goal_n)
+                forced = torch.where(pick, truth, pointer_goal)
+        prefix = self._prefix(ctx_tok, state_n, text, forced)
         v_act, v_fut, goal = self._denoise_with_goal(prefix, self._mask(True, text), x_act, t_act, x_fut, t_fut)
         action_loss = F.mse_loss(v_act, act_n - n_act)
-        goal_n = (batch["goal"] - self.state_mean) / self.state_std
         goal_loss = F.mse_loss(goal, goal_n)
-        pointer_goal_loss = torch.zeros((), device=images.device)
-        if self.pointer_goal_out is not None:
-            pointer_goal_loss = F.mse_loss(self.pointer_goal(ctx_tok), goal_n)
+        pixel_loss = zero
+        if pointer_yx is not None and "target_yx" in batch:
+            # where the named thing is in each static camera (training.py projects the demonstration's
+            # final end-effector position); the newest context frame's pointer should look there
+            seen = batch["target_visible"].to(pointer_yx.dtype)
+            err = ((pointer_yx[:, :, -1] - batch["target_yx"]) ** 2).sum(-1)
+            pixel_loss = (err * seen).sum() / seen.sum().clamp(min=1.0)
         frame_loss = F.mse_loss(v_fut, fut_tok - n_fut)
         all_frames = torch.cat([images.flatten(0, 2), future.flatten(0, 2)], 0)
         if cfg.recon_frames and all_frames.shape[0] > cfg.recon_frames:  # a random subset keeps the decoder cheap
             all_frames = all_frames[torch.randperm(all_frames.shape[0], device=all_frames.device)[: cfg.recon_frames]]
         recon_loss = F.mse_loss(self.autoencoder.decode(self.autoencoder.encode(all_frames)), all_frames)
         total = (action_loss + cfg.frame_loss_weight * frame_loss + cfg.recon_loss_weight * recon_loss
-                 + cfg.goal_loss_weight * (goal_loss + pointer_goal_loss))
+                 + cfg.goal_loss_weight * (goal_loss + pointer_goal_loss) + cfg.pointer_pixel_weight * pixel_loss)
         return {"loss": total, "action": action_loss.detach(), "frame": frame_loss.detach(),
-                "recon": recon_loss.detach(), "goal": goal_loss.detach(), "pointer_goal": pointer_goal_loss.detach()}
+                "recon": recon_loss.detach(), "goal": goal_loss.detach(), "pointer_goal": pointer_goal_loss.detach(),
+                "pointer_pixel": pixel_loss.detach()}
 
     def pointer_goal(self, ctx_tokens: torch.Tensor) -> torch.Tensor:
         """The normalised goal state from the newest context frame's target-pointer token of every camera."""
