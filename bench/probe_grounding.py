@@ -2,8 +2,9 @@
 
 For each scene (the arm at home, as at the start of an episode, where only the instruction
 says which cube to reach) the model's goal token is asked where each of the three
-instructions ends (``TinyWam.predict_goal``); forward kinematics turns that joint state
-into an end-effector point. Reported: how often the point is nearest the named cube
+instructions ends (``TinyWam.predict_goal``), and so is the target pointer's own estimate
+(``predict_pointer_goal``, what feeds the goal token); forward kinematics turns each joint
+state into an end-effector point. Reported: how often the point is nearest the named cube
 (chance: 1/3), how often all three instructions give the same cube (the instruction is
 ignored), and the median distance to the named cube's goal point.
 
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     ids = tokenize([f"reach the {c} cube" for c in colors], model.cfg.vocab_size, model.cfg.max_text_tokens)
     right = ignored = 0
     errors = []
+    pointer_right, pointer_errors = 0, []
     for s in range(a.seed, a.seed + a.scenes):
         env.reset(s)
         frames = renderer.render(env.arm.data.qpos.copy(), cams)
@@ -48,6 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         images = frames_to_tensor(np.repeat(one[None], len(colors), 0))
         state = torch.as_tensor(env.arm.actuated_positions(), dtype=torch.float32).expand(len(colors), -1)
         goals = model.predict_goal(images, state, ids).numpy()
+        pointer_goals = model.predict_pointer_goal(images, ids)
+        for name, goal in zip(CUBE_NAMES, [] if pointer_goals is None else pointer_goals.numpy(), strict=False):
+            ee = env.robot.fk(goal[:6])[:3, 3]
+            dist = {n: float(np.linalg.norm(ee - goal_point(p))) for n, p in env.episode.objects.items()}
+            pointer_right += min(dist, key=dist.get) == name
+            pointer_errors.append(dist[name])
         chosen = []
         for name, goal in zip(CUBE_NAMES, goals, strict=True):
             ee = env.robot.fk(goal[:6])[:3, 3]
@@ -62,6 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"goal nearest the named cube: {right}/{n} ({right / n:.0%}, chance 33%); "
           f"all instructions -> one cube in {ignored}/{a.scenes} scenes; "
           f"median distance to the named goal {np.median(errors) * 100:.1f} cm")
+    if pointer_errors:
+        e = np.array(pointer_errors)
+        print(f"pointer's goal nearest the named cube: {pointer_right}/{n} ({pointer_right / n:.0%}); "
+              f"median distance {np.median(e) * 100:.1f} cm; within 3 cm {np.mean(e < 0.03):.0%}")
     sys.exit(0)
 
 

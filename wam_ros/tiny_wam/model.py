@@ -704,6 +704,15 @@ class TinyWam(nn.Module):
         return self.goal_token(images, state, instruction_ids).float() * self.state_std + self.state_mean
 
     @torch.no_grad()
+    def predict_pointer_goal(self, images: torch.Tensor, instruction_ids: torch.Tensor) -> torch.Tensor | None:
+        """The target pointer's own goal estimate (what ``goal_in`` feeds the goal token), [B, J] in joint
+        units; None for a model without one. A diagnostic beside ``predict_goal``."""
+        if self.pointer_goal_out is None:
+            return None
+        ctx = self.context_tokens(images, instruction_ids)
+        return self.pointer_goal(ctx).float() * self.state_std + self.state_mean
+
+    @torch.no_grad()
     def sample(
         self,
         images: torch.Tensor,
