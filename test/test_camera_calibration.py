@@ -55,30 +55,53 @@ def test_shipped_sim_calibration_matches_the_simulator(scene, tmp_path):
     shipped = PinholeCamera.load(share_path("config", "sim_scene_camera.yaml"))
     live = renderer.calibration("scene")
     assert shipped.camera == "scene" and (shipped.width, shipped.height) == (live.width, live.height)
-    assert np.allclose(shipped.K, live.K) and np.allclose(shipped.base_from_camera, live.base_from_camera, atol=1e-9)
+    assert np.allclose(shipped.K, live.K) and np.allclose(shipped.pose, live.pose, atol=1e-9)
     live.save(tmp_path / "cam.yaml")
     again = PinholeCamera.load(tmp_path / "cam.yaml")
-    assert np.allclose(again.base_from_camera, live.base_from_camera)
+    assert np.allclose(again.pose, live.pose) and again.parent == "base"
+    wrist = PinholeCamera.load(share_path("config", "sim_wrist_camera.yaml"))
+    assert wrist.parent == "ee" and np.allclose(wrist.pose, renderer.calibration("wrist").pose, atol=1e-9)
 
 
 def test_points_behind_or_outside_are_not_visible(scene):
     _, renderer = scene
     cam = renderer.calibration("scene")
-    behind = cam.base_from_camera[:3, 3] - cam.base_from_camera[:3, 2]  # 1 m behind the lens
-    far_left = cam.base_from_camera[:3, 3] + cam.base_from_camera[:3, 2] - 5 * cam.base_from_camera[:3, 0]
+    pose = cam.base_from_camera()
+    behind = pose[:3, 3] - pose[:3, 2]  # 1 m behind the lens
+    far_left = pose[:3, 3] + pose[:3, 2] - 5 * pose[:3, 0]
     _, visible = cam.normalized(np.stack([behind, far_left]), (64, 64))
     assert not visible.any()
 
 
-def test_wrist_camera_has_no_single_calibration(scene):
-    with pytest.raises(ValueError, match="wrist"):
-        scene[1].calibration("wrist")
+@pytest.mark.parametrize("seed", [2, 5])
+def test_wrist_camera_projection_follows_the_arm(scene, seed):
+    """The wrist camera is calibrated relative to the end effector; with the robot model's FK of the moment
+    its projection lands on the cubes it renders, at home and with the arm moved."""
+    env, renderer = scene
+    env.reset(seed)
+    cam = renderer.calibration("wrist")
+    assert cam.parent == "ee"
+    with pytest.raises(CalibrationError, match="base_from_ee"):
+        cam.project(np.zeros((1, 3)))
+    for dq in (np.zeros(6), np.array([0.15, 0.1, -0.1, 0.0, 0.1, 0.2])):
+        qpos = env.arm.data.qpos.copy()
+        q = env.arm.actuated_positions()[:6] + dq
+        qpos[env.arm._act_q[:6]] = q
+        image = renderer.render(qpos, ("wrist",))["wrist"]
+        base_from_ee = env.robot.fk(q)
+        for name in CUBE_NAMES:
+            uv, front = cam.project(env.episode.objects[name][None], base_from_ee)
+            if not (front[0] and 4 <= uv[0, 0] < 156 and 4 <= uv[0, 1] < 116):
+                continue
+            # the top face (2 cm nearer than the centre) is what the camera sees: ~1 px of parallax
+            assert np.linalg.norm(uv[0] - _cube_pixels(image, name)) < 2.5, name
 
 
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
         (lambda d: d.pop("K"), "missing"),
+        (lambda d: d.update(ee_from_camera=d["base_from_camera"]), "exactly one"),
         (lambda d: d.update(K=[1, 0, 0, 0, 1]), "9 entries"),
         (lambda d: d.update(width=0), "width/height"),
         (lambda d: d["base_from_camera"][0].__setitem__(0, 2.0), "rotation"),

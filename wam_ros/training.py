@@ -44,8 +44,8 @@ class Episode:
     state: np.ndarray  # [T, J]
     action: np.ndarray  # [T, J]
     frames: np.ndarray  # [C, T, h, w, 3] uint8, resized to the model's image size
-    target_yx: np.ndarray | None = None  # [C, 2]: where the episode's final end-effector position is in each image
-    target_visible: np.ndarray | None = None  # [C] bool: cameras with a calibration that see it
+    target_yx: np.ndarray | None = None  # [T, C, 2]: where the episode's target point is in each image
+    target_visible: np.ndarray | None = None  # [T, C] bool: calibrated cameras that see it
 
     @property
     def length(self) -> int:
@@ -73,6 +73,7 @@ class TrainOptions:
     model: dict = field(default_factory=dict)  # TinyWamConfig overrides
     # camera name -> calibration file (camera_calibration.py): supervises where the target pointer looks
     calibrations: dict[str, Path] = field(default_factory=dict)
+    pointer_target_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, base frame, from the final EE position
 
 
 def dataset_layout(reader: LeRobotDatasetReader) -> tuple[tuple[str, ...], tuple[str, ...], float]:
@@ -107,14 +108,20 @@ def load_episodes(reader: LeRobotDatasetReader, cameras: tuple[str, ...], image_
 
 
 def attach_pointer_targets(
-    episodes: list[Episode], joints: tuple[str, ...], cameras: tuple[str, ...], calibrations: dict[str, Path],
+    episodes: list[Episode],
+    joints: tuple[str, ...],
+    cameras: tuple[str, ...],
+    calibrations: dict[str, Path],
     cfg: TinyWamConfig,
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> int:
-    """Give every episode the image position of its final end-effector position in each calibrated camera.
+    """Give every frame of every episode the image position of the episode's target point in each calibrated
+    camera: the final end-effector position plus ``offset`` (e.g. down to the object the arm hovers over).
 
-    The arm ends where the instruction sent it, so that point, projected into a static
-    camera, is where the named object is: a dense label for the target pointer from the
-    demonstration itself (no annotation). Returns how many (episode, camera) pairs see it.
+    The arm ends where the instruction sent it, so that point, projected into the cameras, is
+    where the named object is: a dense label for the target pointer from the demonstration
+    itself (no annotation). A static camera sees it at one pixel all episode; a wrist camera
+    wherever the arm's pose of that frame puts it. Returns the (frame, camera) pairs that see it.
     """
     unknown = sorted(set(calibrations) - set(cameras))
     if unknown:
@@ -128,13 +135,20 @@ def attach_pointer_targets(
     grid = (cfg.image_size[0] // 2, cfg.image_size[1] // 2)  # the pointer's feature grid
     seen = 0
     for ep in episodes:
-        ee = robot.kinematics.fk(ep.state[-1][arm])[:3, 3]
-        ep.target_yx = np.zeros((len(cameras), 2))
-        ep.target_visible = np.zeros(len(cameras), dtype=bool)
+        point = robot.kinematics.fk(ep.state[-1][arm])[:3, 3] + np.asarray(offset, dtype=float)
+        ep.target_yx = np.zeros((ep.length, len(cameras), 2))
+        ep.target_visible = np.zeros((ep.length, len(cameras)), dtype=bool)
         for c, name in enumerate(cameras):
-            if name in cams:
-                yx, visible = cams[name].normalized(ee[None], grid)
-                ep.target_yx[c], ep.target_visible[c] = yx[0], visible[0]
+            cam = cams.get(name)
+            if cam is None:
+                continue
+            if cam.parent == "base":
+                yx, visible = cam.normalized(point[None], grid)
+                ep.target_yx[:, c], ep.target_visible[:, c] = yx[0], visible[0]
+                continue
+            for t in range(ep.length):
+                yx, visible = cam.normalized(point[None], grid, robot.kinematics.fk(ep.state[t][arm]))
+                ep.target_yx[t, c], ep.target_visible[t, c] = yx[0], visible[0]
         seen += int(ep.target_visible.sum())
     return seen
 
@@ -152,7 +166,7 @@ def make_sample(ep: Episode, t: int, cfg: TinyWamConfig) -> dict:
         "actions": ep.action[act],
         "future_frames": ep.frames[:, fut],
         "goal": ep.state[-1],
-    } | ({} if ep.target_yx is None else {"target_yx": ep.target_yx, "target_visible": ep.target_visible})
+    } | ({} if ep.target_yx is None else {"target_yx": ep.target_yx[t], "target_visible": ep.target_visible[t]})
 
 
 def split_episodes(n: int, val: float, seed: int) -> tuple[list[int], list[int]]:
@@ -276,8 +290,9 @@ def train(opts: TrainOptions) -> Path:
         )
     episodes = load_episodes(reader, cameras, cfg.image_size)
     if opts.calibrations:
-        seen = attach_pointer_targets(episodes, joints, cameras, opts.calibrations, cfg)
-        print(f"[wam-train] pointer targets: {seen} of {len(episodes)} episodes x {sorted(opts.calibrations)}")
+        seen = attach_pointer_targets(episodes, joints, cameras, opts.calibrations, cfg, opts.pointer_target_offset)
+        total = sum(ep.length for ep in episodes) * len(opts.calibrations)
+        print(f"[wam-train] pointer targets: {seen} of {total} frames x {sorted(opts.calibrations)} see the target")
     train_ids, val_ids = split_episodes(len(episodes), opts.val_episodes, opts.seed)
     train_eps = [episodes[i] for i in train_ids]
     if meta is None:
@@ -421,7 +436,15 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="CAMERA=FILE",
-        help="a static camera's calibration (camera_calibration.py): supervises where the target pointer looks",
+        help="a camera's calibration (camera_calibration.py): supervises where the target pointer looks",
+    )
+    ap.add_argument(
+        "--pointer-target-offset",
+        type=float,
+        nargs=3,
+        default=TrainOptions.pointer_target_offset,
+        metavar=("X", "Y", "Z"),
+        help="m, base frame: the pointer's target is the final end-effector position plus this",
     )
     a = ap.parse_args(argv)
     try:
@@ -444,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
                 start_frames=a.start_frames,
                 model=a.model,
                 calibrations=dict(_camera_file(v) for v in a.calibration),
+                pointer_target_offset=tuple(a.pointer_target_offset),
             )
         )
     except (TrainingError, FileNotFoundError) as exc:

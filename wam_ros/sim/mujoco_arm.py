@@ -261,21 +261,23 @@ class ArmRenderer:
         f = 0.5 * self.height / np.tan(fovy / 2)
         return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
 
-    def calibration(self, camera: str) -> PinholeCamera:
-        """The camera as a calibrated pinhole (optical frame, world = robot base) for this render size.
-
-        Only a world-fixed camera has one pose; the wrist camera's moves with the arm.
-        """
+    def calibration(self, camera: str, ee_link: str = "tool0") -> PinholeCamera:
+        """The camera as a calibrated pinhole (optical frame; world = robot base) for this render size:
+        a world-fixed camera relative to the base, the wrist camera relative to ``ee_link``."""
         cam = self.model.camera(camera)
-        if self.model.cam_bodyid[cam.id] != 0:
-            raise ValueError(f"camera {camera!r} is not fixed in the world: no single calibration")
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_camlight(self.model, self.data)
         pose = np.eye(4)
         # MuJoCo cameras look along -z with y up; the optical frame looks along +z with y down.
         pose[:3, :3] = self.data.cam_xmat[cam.id].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
         pose[:3, 3] = self.data.cam_xpos[cam.id]
-        return PinholeCamera(camera, self.width, self.height, self.intrinsics(camera), pose)
+        if self.model.cam_bodyid[cam.id] == 0:
+            return PinholeCamera(camera, self.width, self.height, self.intrinsics(camera), pose)
+        ee = np.eye(4)
+        body = self.model.body(ee_link).id
+        ee[:3, :3] = self.data.xmat[body].reshape(3, 3)
+        ee[:3, 3] = self.data.xpos[body]
+        return PinholeCamera(camera, self.width, self.height, self.intrinsics(camera), np.linalg.inv(ee) @ pose, "ee")
 
     def render(self, qpos: np.ndarray, cameras: tuple[str, ...] = CAMERAS) -> dict[str, np.ndarray]:
         self.data.qpos[:] = qpos
