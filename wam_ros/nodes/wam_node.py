@@ -49,8 +49,8 @@ PARAMS = [
     Param("checkpoint", "checkpoints/tiny_wam", "tiny_wam checkpoint directory (config.json + model.safetensors)"),
     Param("device", "auto", "tiny_wam device", choices=("auto", "cuda", "cpu")),
     Param("num_steps", 8, "flow-matching Euler steps per chunk (tiny_wam)", range=(1, 100), dynamic=True),
-    Param("noise_scale", 1.0, "tiny_wam: scale of the sampling noise (1 = the learned distribution, "
-          "0 = deterministic chunks)", range=(0.0, 2.0), dynamic=True),
+    Param("noise_scale", 0.0, "tiny_wam: scale of the sampling noise (0 = deterministic chunks, the most "
+          "precise; 1 = the learned distribution)", range=(0.0, 2.0), dynamic=True),
     Param("compile", False, "torch.compile the tiny_wam denoiser (slow first call)"),
     Param("torch_threads", 2, "CPU threads for torch (tiny_wam)", range=(1, 64)),
     Param("seed", 0, "noise seed of the tiny_wam sampler (-1: random)", range=(-1, 2**31 - 1)),

@@ -50,7 +50,7 @@ class TinyWamPolicy:
         image_size: tuple[int, int] | list[int] | None = None,
         seed: int | None = 0,
         num_threads: int | None = None,
-        noise_scale: float = 1.0,
+        noise_scale: float = 0.0,
     ) -> None:
         if num_threads:
             torch.set_num_threads(int(num_threads))
