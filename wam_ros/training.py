@@ -342,6 +342,9 @@ def train(opts: TrainOptions) -> Path:
             "seed": opts.seed,
             "augment_colors": opts.augment_colors,
             "start_fraction": opts.start_fraction,
+            "init_from": None if opts.init_from is None else str(opts.init_from),
+            "calibrations": {k: str(v) for k, v in sorted(opts.calibrations.items())},
+            "pointer_target_offset": list(opts.pointer_target_offset),
         }
         save_checkpoint(opts.out, model, meta)
         torch.save(
