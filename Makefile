@@ -35,13 +35,15 @@ demo: setup
 DEMOS ?= data/wam_demos
 # Every cube layout is demonstrated with each of its 3 targets (seeds from 6000: layouts disjoint from
 # the evaluation seeds 1000+), and half the training windows are episode starts, where only the
-# instruction says which cube (docs/wam.md, "grounding"). The calibrated scene camera turns each
-# demonstration's final end-effector position into the pixel the target pointer must look at, and half
+# instruction says which cube (docs/wam.md, "grounding"). The calibrated cameras turn each
+# demonstration's final end-effector position, 4 cm down to the cube, into the pixel the target pointer
+# must look at (the wrist camera's at each frame's arm pose), and half
 # the samples give the goal token the true goal so the actions learn to follow it. Two stages: 1500
 # steps, then 1500 more from those weights with a fresh schedule (README, "Training").
 CHECKPOINT_EPISODES ?= 1010
-TRAIN_ARGS ?= --lr 5e-4 --augment-colors --start-fraction 0.5 --calibration scene=config/sim_scene_camera.yaml \
-	--model '{"goal_teacher_forcing": 0.5}'
+TRAIN_ARGS ?= --lr 5e-4 --augment-colors --start-fraction 0.5 --model '{"goal_teacher_forcing": 0.5}' \
+	--calibration scene=config/sim_scene_camera.yaml --calibration wrist=config/sim_wrist_camera.yaml \
+	--pointer-target-offset 0 0 -0.04
 checkpoint: setup
 	$(PY) -m wam_ros.collect_demos $(DEMOS) --episodes $(CHECKPOINT_EPISODES) --seed 6000 --targets-per-layout 3 \
 		--real-time-factor 1.5
