@@ -170,6 +170,7 @@ def test_pointer_targets_land_on_the_named_cube(tmp_path):
     hover height, to the cube) projected into the calibrated cameras: the static scene camera, and the wrist
     camera at each frame's arm pose. When the arm ends at the named cube (as the expert's episodes do), it
     lands on that cube's pixels in the model's 64x64 frames (checked against MuJoCo renders)."""
+    from wam_ros.camera_calibration import PinholeCamera
     from wam_ros.resources import share_path
     from wam_ros.robot_model import RobotModel
     from wam_ros.sim.mujoco_arm import ArmRenderer
@@ -187,7 +188,7 @@ def test_pointer_targets_land_on_the_named_cube(tmp_path):
     joints = RobotModel.load().actuated_joints
     cfg = TinyWamConfig()
     cams = ("scene", "wrist")
-    calib = {c: share_path("config", f"sim_{c}_camera.yaml") for c in cams}
+    calib = {c: PinholeCamera.load(share_path("config", f"sim_{c}_camera.yaml")) for c in cams}
     grid = np.array(cfg.image_size) // 2  # the pointer's coordinates: pixel centres of its feature grid
     checked = {c: 0 for c in cams}
     try:
@@ -235,3 +236,16 @@ def test_init_from_may_change_loss_weights_not_the_architecture(tmp_path):
     with pytest.raises(TrainingError, match="d_model"):
         train(TrainOptions(tmp_path / "ds", tmp_path / "bad", steps=5, init_from=tmp_path / "old",
                            model={"d_model": 64}, **opts))
+
+
+def test_a_bad_calibration_file_is_refused_before_loading_the_dataset(tmp_path):
+    from wam_ros.training import main
+
+    _write_dataset(tmp_path / "ds", episodes=2)
+    bad = tmp_path / "cam.yaml"
+    bad.write_text("camera: scene\nwidth: 16\nheight: 16\nK: [1, 0, 8, 0, 1, 8, 0, 0, 1]\n")
+    with pytest.raises(SystemExit, match="base_from_camera / ee_from_camera"):
+        main([str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--calibration", f"scene={bad}"])
+    with pytest.raises(SystemExit, match="CAMERA=FILE"):
+        main([str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--calibration", str(bad)])
+    assert not (tmp_path / "o").exists()  # nothing written

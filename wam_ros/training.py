@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wam_ros.camera_calibration import PinholeCamera
+from wam_ros.camera_calibration import CalibrationError, PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot_model import RobotModel, RobotModelError
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
 from wam_ros.tiny_wam.data import Normalization, collate, resize_frame
@@ -74,6 +74,8 @@ class TrainOptions:
     # camera name -> calibration file (camera_calibration.py): supervises where the target pointer looks
     calibrations: dict[str, Path] = field(default_factory=dict)
     pointer_target_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, base frame, from the final EE position
+    urdf: Path | None = None  # the robot whose FK places the target (default: the bundled arm)
+    ee_link: str = "tool0"  # the frame a wrist camera's calibration is relative to
 
 
 def dataset_layout(reader: LeRobotDatasetReader) -> tuple[tuple[str, ...], tuple[str, ...], float]:
@@ -111,9 +113,10 @@ def attach_pointer_targets(
     episodes: list[Episode],
     joints: tuple[str, ...],
     cameras: tuple[str, ...],
-    calibrations: dict[str, Path],
+    calibrations: dict[str, PinholeCamera],
     cfg: TinyWamConfig,
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    robot: RobotModel | None = None,
 ) -> int:
     """Give every frame of every episode the image position of the episode's target point in each calibrated
     camera: the final end-effector position plus ``offset`` (e.g. down to the object the arm hovers over).
@@ -126,8 +129,8 @@ def attach_pointer_targets(
     unknown = sorted(set(calibrations) - set(cameras))
     if unknown:
         raise TrainingError(f"calibrations for {unknown}: the dataset's cameras are {list(cameras)}")
-    cams = {name: PinholeCamera.load(path) for name, path in calibrations.items()}
-    robot = RobotModel.load()
+    cams = calibrations
+    robot = robot or RobotModel.load()
     missing = [j for j in robot.arm_joints if j not in joints]
     if missing:
         raise TrainingError(f"pointer targets need the arm joints {missing} in the dataset's state")
@@ -288,9 +291,11 @@ def train(opts: TrainOptions) -> Path:
         raise TrainingError(
             f"model has {cfg.num_joints} joints/{cfg.num_cameras} cameras; dataset {len(joints)}/{len(cameras)}"
         )
+    calibrations = {name: PinholeCamera.load(path) for name, path in opts.calibrations.items()}  # fail early
+    robot = RobotModel.load(opts.urdf, ee_link=opts.ee_link) if calibrations else None
     episodes = load_episodes(reader, cameras, cfg.image_size)
-    if opts.calibrations:
-        seen = attach_pointer_targets(episodes, joints, cameras, opts.calibrations, cfg, opts.pointer_target_offset)
+    if calibrations:
+        seen = attach_pointer_targets(episodes, joints, cameras, calibrations, cfg, opts.pointer_target_offset, robot)
         total = sum(ep.length for ep in episodes) * len(opts.calibrations)
         print(f"[wam-train] pointer targets: {seen} of {total} frames x {sorted(opts.calibrations)} see the target")
     train_ids, val_ids = split_episodes(len(episodes), opts.val_episodes, opts.seed)
@@ -449,6 +454,9 @@ def main(argv: list[str] | None = None) -> None:
         metavar=("X", "Y", "Z"),
         help="m, base frame: the pointer's target is the final end-effector position plus this",
     )
+    ap.add_argument("--urdf", type=Path, default=None,
+                    help="robot description for the pointer targets' FK (default: the bundled arm)")
+    ap.add_argument("--ee-link", default=TrainOptions.ee_link, help="end-effector link of --urdf")
     a = ap.parse_args(argv)
     try:
         train(
@@ -471,9 +479,11 @@ def main(argv: list[str] | None = None) -> None:
                 model=a.model,
                 calibrations=dict(_camera_file(v) for v in a.calibration),
                 pointer_target_offset=tuple(a.pointer_target_offset),
+                urdf=a.urdf,
+                ee_link=a.ee_link,
             )
         )
-    except (TrainingError, FileNotFoundError) as exc:
+    except (TrainingError, CalibrationError, RobotModelError, FileNotFoundError) as exc:
         raise SystemExit(f"wam-train: {exc}") from exc
 
 
