@@ -213,6 +213,18 @@ def test_reference_decelerates_to_a_hold_at_the_last_step_when_chunks_stop(strat
     assert stats["stall_time_total"] == pytest.approx(4.5 - (0.8 + H * PERIOD), abs=2 * DT)
 
 
+def test_stall_statistics_count_each_wait_and_keep_the_longest():
+    """Chunks of H * PERIOD = 1.6 s stamped at 0, 2.0 and 4.6 s (each arriving 0.05 s later): the plan
+    runs out at 1.6 s (0.45 s wait) and at 3.6 s (1.05 s wait), then at 6.2 s until the end (0.3 s)."""
+    s = smoother("rtc_blend", q0=ramp(0.0)[0], chunk_timeout=0.0)
+    arrivals = [(stamp + 0.05, chunk(stamp, path=ramp)) for stamp in (0.0, 2.0, 4.6)]
+    simulate(s, arrivals, 0.0, 6.5)
+    stats = s.stats()
+    assert stats["stall_count"] == 3 and stats["stalled"]
+    assert stats["stall_time_max"] == pytest.approx(1.05, abs=2 * DT)
+    assert stats["stall_time_total"] == pytest.approx(0.45 + 1.05 + 0.3, abs=3 * DT)
+
+
 def test_chunk_timeout_brakes_to_rest_where_it_is():
     s = smoother("latest", q0=ramp(0.0)[0], chunk_timeout=0.3)
     long_chunk = Trajectory(0.0, NAMES, 0.1 * np.arange(1, 51), ramp(0.1 * np.arange(1, 51)))  # 5 s of motion

@@ -322,7 +322,9 @@ class ChunkSmoother:
             self._stall_start = t - self.config.dt
             self.stalls += 1
         if not plan_done and self._stall_start == self._stall_start:
-            self.stall_time_total += t - self.config.dt - self._stall_start
+            stall = t - self.config.dt - self._stall_start
+            self.stall_time_total += stall
+            self.stall_time_max = max(self.stall_time_max, stall)
             self._stall_start = math.nan
         timed_out = (
             cfg.chunk_timeout > 0
@@ -392,6 +394,7 @@ class ChunkSmoother:
         self.jump_velocity = _Running()
         self.stalls = 0
         self.stall_time_total = 0.0
+        self.stall_time_max = 0.0  # longest single stall (the current one included in stats())
         self._stall_start = math.nan
         self.resets = 0
         self.resyncs = 0
@@ -428,6 +431,7 @@ class ChunkSmoother:
             "stall_count": self.stalls,
             "stall_time_total": self.stall_time(),
             "stall_time_current": self._t - self._stall_start if stalled else 0.0,
+            "stall_time_max": max(self.stall_time_max, self._t - self._stall_start if stalled else 0.0),
             "braking": self._braking,
             "filter_errors": self._filter.errors,
             "filter_last_error": self._filter.last_error,

@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         f"p99 {wam.get('latency_p99_ms', '?')} ms"
     )
     print(
-        f"  smoother          stall total {sm.get('stall_time_total', '?')} s, "
+        f"  smoother          stall total {sm.get('stall_time_total', '?')} s "
+        f"(longest {sm.get('stall_time_max', '?')} s), "
         f"max boundary jump {sm.get('boundary_jump_position_max', '?')} rad, "
         f"chunks accepted {sm.get('chunks_accepted', '?')}"
     )

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         "inference_latency_p50_ms": wam.get("latency_p50_ms", wam.get("infer_ms")),
         "inference_latency_p99_ms": wam.get("latency_p99_ms"),
         "stall_time_total_s": sm.get("stall_time_total"),
+        "stall_time_max_s": sm.get("stall_time_max"),
         "boundary_jump_max_rad": sm.get("boundary_jump_position_max"),
         "results": [asdict(r) for r in results],
     }
