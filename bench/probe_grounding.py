@@ -28,6 +28,13 @@ from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame
 from wam_ros.tiny_wam.model import tokenize
 
 
+def _nearest_cube(env: SimEnv, goal: np.ndarray, named: str) -> tuple[str, float]:
+    """(the cube whose goal point the joint state ``goal`` ends nearest, distance to ``named``'s goal point)."""
+    ee = env.robot.fk(goal[:6])[:3, 3]
+    dist = {n: float(np.linalg.norm(ee - goal_point(p))) for n, p in env.episode.objects.items()}
+    return min(dist, key=dist.get), dist[named]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default="checkpoints/tiny_wam")
@@ -52,17 +59,15 @@ def main(argv: list[str] | None = None) -> None:
         goals = model.predict_goal(images, state, ids).numpy()
         pointer_goals = model.predict_pointer_goal(images, ids)
         for name, goal in zip(CUBE_NAMES, [] if pointer_goals is None else pointer_goals.numpy(), strict=False):
-            ee = env.robot.fk(goal[:6])[:3, 3]
-            dist = {n: float(np.linalg.norm(ee - goal_point(p))) for n, p in env.episode.objects.items()}
-            pointer_right += min(dist, key=dist.get) == name
-            pointer_errors.append(dist[name])
+            nearest, error = _nearest_cube(env, goal, name)
+            pointer_right += nearest == name
+            pointer_errors.append(error)
         chosen = []
         for name, goal in zip(CUBE_NAMES, goals, strict=True):
-            ee = env.robot.fk(goal[:6])[:3, 3]
-            dist = {n: float(np.linalg.norm(ee - goal_point(p))) for n, p in env.episode.objects.items()}
-            chosen.append(min(dist, key=dist.get))
-            right += chosen[-1] == name
-            errors.append(dist[name])
+            nearest, error = _nearest_cube(env, goal, name)
+            chosen.append(nearest)
+            right += nearest == name
+            errors.append(error)
         ignored += len(set(chosen)) == 1
         print(f"seed {s}: " + "  ".join(f"{c}->{n.removesuffix('_cube')}" for c, n in zip(colors, chosen, strict=True)))
     renderer.close()

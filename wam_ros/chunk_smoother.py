@@ -401,8 +401,11 @@ class ChunkSmoother:
 
     def stall_time(self) -> float:
         """Total seconds the plan had run out while waiting for a chunk (incl. the current stall)."""
-        current = self._t - self._stall_start if self._stall_start == self._stall_start else 0.0
-        return self.stall_time_total + current
+        return self.stall_time_total + self._current_stall()
+
+    def _current_stall(self) -> float:
+        """Seconds the plan has been exhausted so far (0 when not stalled)."""
+        return self._t - self._stall_start if self._stall_start == self._stall_start else 0.0
 
     def stats(self) -> dict[str, object]:
         """Diagnostic key/values (documented in docs/chunk_smoother.md)."""
@@ -430,8 +433,8 @@ class ChunkSmoother:
             "stalled": stalled,
             "stall_count": self.stalls,
             "stall_time_total": self.stall_time(),
-            "stall_time_current": self._t - self._stall_start if stalled else 0.0,
-            "stall_time_max": max(self.stall_time_max, self._t - self._stall_start if stalled else 0.0),
+            "stall_time_current": self._current_stall(),
+            "stall_time_max": max(self.stall_time_max, self._current_stall()),
             "braking": self._braking,
             "filter_errors": self._filter.errors,
             "filter_last_error": self._filter.last_error,

@@ -109,6 +109,20 @@ def load_episodes(reader: LeRobotDatasetReader, cameras: tuple[str, ...], image_
     return episodes
 
 
+def pointer_target_joints(
+    joints: tuple[str, ...], cameras: tuple[str, ...], calibrations: dict[str, PinholeCamera], robot: RobotModel
+) -> list[int]:
+    """Check that pointer targets can be made for this dataset (every calibration names one of its cameras,
+    its state has the robot's arm joints); return the arm joints' indices in the state."""
+    unknown = sorted(set(calibrations) - set(cameras))
+    if unknown:
+        raise TrainingError(f"calibrations for {unknown}: the dataset's cameras are {list(cameras)}")
+    missing = [j for j in robot.arm_joints if j not in joints]
+    if missing:
+        raise TrainingError(f"pointer targets need the arm joints {missing} in the dataset's state")
+    return [joints.index(j) for j in robot.arm_joints]
+
+
 def attach_pointer_targets(
     episodes: list[Episode],
     joints: tuple[str, ...],
@@ -126,15 +140,8 @@ def attach_pointer_targets(
     itself (no annotation). A static camera sees it at one pixel all episode; a wrist camera
     wherever the arm's pose of that frame puts it. Returns the (frame, camera) pairs that see it.
     """
-    unknown = sorted(set(calibrations) - set(cameras))
-    if unknown:
-        raise TrainingError(f"calibrations for {unknown}: the dataset's cameras are {list(cameras)}")
-    cams = calibrations
     robot = robot or RobotModel.load()
-    missing = [j for j in robot.arm_joints if j not in joints]
-    if missing:
-        raise TrainingError(f"pointer targets need the arm joints {missing} in the dataset's state")
-    arm = [joints.index(j) for j in robot.arm_joints]
+    arm = pointer_target_joints(joints, cameras, calibrations, robot)
     grid = (cfg.image_size[0] // 2, cfg.image_size[1] // 2)  # the pointer's feature grid
     seen = 0
     for ep in episodes:
@@ -142,7 +149,7 @@ def attach_pointer_targets(
         ep.target_yx = np.zeros((ep.length, len(cameras), 2))
         ep.target_visible = np.zeros((ep.length, len(cameras)), dtype=bool)
         for c, name in enumerate(cameras):
-            cam = cams.get(name)
+            cam = calibrations.get(name)
             if cam is None:
                 continue
             if cam.parent == "base":
@@ -293,6 +300,8 @@ def train(opts: TrainOptions) -> Path:
         )
     calibrations = {name: PinholeCamera.load(path) for name, path in opts.calibrations.items()}  # fail early
     robot = RobotModel.load(opts.urdf, ee_link=opts.ee_link) if calibrations else None
+    if robot is not None:
+        pointer_target_joints(joints, cameras, calibrations, robot)  # before the (slow) dataset load
     episodes = load_episodes(reader, cameras, cfg.image_size)
     if calibrations:
         seen = attach_pointer_targets(episodes, joints, cameras, calibrations, cfg, opts.pointer_target_offset, robot)

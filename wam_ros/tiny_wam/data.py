@@ -16,8 +16,8 @@ goal                [B, J] float                       joint positions the episo
                                                        goal token's auxiliary target)
 target_yx           [B, C_cams, 2] float (optional)    where the goal is in each camera's image,
                                                        (y, x) in the pointer's [-1, 1] coordinates
-target_visible      [B, C_cams] bool (optional)        which cameras have ``target_yx`` (static,
-                                                       calibrated, goal inside the image)
+target_visible      [B, C_cams] bool (optional)        which cameras have ``target_yx`` (calibrated,
+                                                       goal in front of the camera and in the image)
 ==================  =================================  =========================================
 
 ``frames_to_tensor`` turns uint8 HxWx3 frames into the float layout; ``collate``

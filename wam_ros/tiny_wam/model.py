@@ -661,8 +661,8 @@ class TinyWam(nn.Module):
         goal_loss = F.mse_loss(goal, goal_n)
         pixel_loss = zero
         if pointer_yx is not None and "target_yx" in batch:
-            # where the named thing is in each static camera (training.py projects the demonstration's
-            # final end-effector position); the newest context frame's pointer should look there
+            # where the named thing is in each calibrated camera (training.py projects the demonstration's
+            # target point, with the frame's arm pose for a wrist camera); the newest frame's pointer looks there
             seen = batch["target_visible"].to(pointer_yx.dtype)
             err = ((pointer_yx[:, :, -1] - batch["target_yx"]) ** 2).sum(-1)
             pixel_loss = (err * seen).sum() / seen.sum().clamp(min=1.0)
