@@ -174,3 +174,30 @@ def test_bad_parameter_is_refused_at_start():
     proc = NodeProcess(NODE, params={"strategy": "fastest"})
     assert proc.wait(timeout=30) == 2
     assert "strategy" in proc.output()
+
+
+def test_rejected_chunks_never_kill_the_node(ros):
+    """Issue 15 D1: "chunk ignored: DISARMED" then a rejected chunk used to raise rclpy's
+    "Logging filter parameters cannot be changed between calls" and kill the node."""
+    with NodeProcess(NODE, params={"require_armed": True, "diagnostics_period": 0.2}) as proc:
+        arm = Arm(ros, Q0.copy())
+        wait_for(lambda: arm.smoother_status() is not None or not proc.alive(), 20)
+        wait_for(lambda: arm.chunk_pub.get_subscription_count() > 0, 10)
+        arm.safety_pub.publish(String(data="DISARMED"))
+        time.sleep(0.3)
+        arm.send_chunk(np.full(7, 0.05), age=0.05)  # logged: "chunk ignored: safety state is DISARMED"
+        time.sleep(0.3)
+        arm.safety_pub.publish(String(data="ARMED"))
+        wait_for(lambda: len(arm.commands) >= 3, 10)
+        bad = Trajectory(arm.now(), NAMES, np.array([0.1, 0.2]), np.vstack([Q0, Q0]))
+        bad.positions[1, 4] = np.nan
+        for _ in range(3):
+            arm.chunk_pub.publish(trajectory_to_msg(bad))  # rejected: non-finite
+            time.sleep(0.05)
+        arm.send_chunk(np.full(7, 0.02), age=0.05, n=4)  # a good one still goes through
+        wait_for(lambda: (s := arm.smoother_status()) and s["chunks_accepted"] == "1" or not proc.alive(), 10)
+        assert proc.alive(), proc.output()
+        s = arm.smoother_status()
+        assert int(s["chunks_rejected"]) >= 3
+        assert "Logging filter" not in proc.output() and "Traceback" not in proc.output()
+        assert "chunk rejected" in proc.output()

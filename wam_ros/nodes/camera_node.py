@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from wam_ros.camera import CameraConfig, Frame, open_source
 from wam_ros.camera.calibration import CalibrationError, CameraCalibration, load_calibration, uncalibrated
 from wam_ros.camera.capture import CaptureThread
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import camera_info_msg, image_to_msg
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
@@ -111,7 +111,7 @@ class _Camera:
         return self.info
 
 
-class CameraNode(Node):
+class CameraNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("camera_node")
         p = declare_params(self, PARAMS)
@@ -180,7 +180,7 @@ class CameraNode(Node):
             log.error(msg)
             self.diagnostics.publish()  # report a fault now, not at the next period
         elif level == "warn":
-            log.warning(msg, throttle_duration_sec=5.0)
+            self.log.warning(msg[:48], msg, period=5.0)
         else:
             log.info(msg)
 

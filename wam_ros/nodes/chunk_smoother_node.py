@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -22,6 +21,7 @@ from wam_ros.chunk_blending import MASKS, STRATEGIES
 from wam_ros.chunk_smoother import GRIPPER_MODES, ChunkSmoother, Command, SmootherConfig
 from wam_ros.ros import qos
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
@@ -71,7 +71,7 @@ PARAMS: list[Param] = [
 ]
 
 
-class ChunkSmootherNode(Node):
+class ChunkSmootherNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("chunk_smoother_node")
         self.p = declare_params(self, PARAMS, on_change=self._on_param)
@@ -133,19 +133,19 @@ class ChunkSmootherNode(Node):
         except ValueError as exc:
             self.bad_joint_states += 1
             self.last_joint_state_error = str(exc)
-            self.get_logger().warn(f"ignoring joint state: {exc}", throttle_duration_sec=5.0)
+            self.log.warning("joint_state", f"ignoring joint state: {exc}", period=5.0)
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         now = self._now()
         if not self.active:
-            self.get_logger().warn(f"chunk ignored: safety state is {self.safety_state}", throttle_duration_sec=5.0)
+            self.log.warning("inactive", f"chunk ignored: safety state is {self.safety_state}", period=5.0)
             return
         try:
             verdict = self.smoother.add_chunk(trajectory_from_msg(msg), now)
         except TrajectoryError as exc:  # not even representable (ragged points)
             verdict = self.smoother.refuse(f"malformed: {exc}")
         if not verdict.accepted:
-            self.get_logger().warn(f"chunk rejected: {verdict.reason}", throttle_duration_sec=2.0)
+            self.log.warning("rejected", f"chunk rejected: {verdict.reason}", period=2.0)
 
     def _on_safety(self, msg: String) -> None:
         state = msg.data.strip()

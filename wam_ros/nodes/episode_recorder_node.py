@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -34,6 +33,7 @@ from wam_ros.dataset.recording import Inputs, RecorderState, RecordingSession
 from wam_ros.dataset.writer import LeRobotDatasetWriter
 from wam_ros.joint_state import JointStateError, positions_in_order
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import ImageConversionError, image_from_msg
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
@@ -81,7 +81,7 @@ PARAMS = [
 ]
 
 
-class EpisodeRecorderNode(Node):
+class EpisodeRecorderNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("episode_recorder_node")
         p = declare_params(self, PARAMS)
@@ -200,7 +200,7 @@ class EpisodeRecorderNode(Node):
         )
         writer = LeRobotDatasetWriter(Path(p["dataset_root"]).expanduser(), spec)
         for action in writer.recovery_actions:
-            self.get_logger().warn(f"dataset recovery: {action}")
+            self.get_logger().warning(f"dataset recovery: {action}")
         self.session = RecordingSession(
             writer, self._frames, max_state_age=p["max_state_age"],
             max_episode_time=p["max_episode_time"], command_timeout=p["command_timeout"], inputs=self.inputs,
@@ -331,7 +331,7 @@ class EpisodeRecorderNode(Node):
                     if self.reset_client.service_is_ready():
                         self.reset_client.call_async(Trigger.Request())
                     else:
-                        self.get_logger().warn(f"reset service {self.p['reset_service']} not available")
+                        self.get_logger().warning(f"reset service {self.p['reset_service']} not available")
         else:
             self.success_since = None
 
@@ -348,7 +348,7 @@ class EpisodeRecorderNode(Node):
 
     def _start_keyboard(self) -> None:
         if not sys.stdin.isatty():
-            self.get_logger().warn("enable_keyboard: stdin is not a terminal; use the services instead")
+            self.get_logger().warning("enable_keyboard: stdin is not a terminal; use the services instead")
             return
 
         def reader() -> None:

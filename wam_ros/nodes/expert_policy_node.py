@@ -14,13 +14,13 @@ import time
 from typing import Any
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
 from wam_ros.policy import Observation, PolicyError
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
@@ -47,7 +47,7 @@ PARAMS: list[Param] = [
 ]
 
 
-class ExpertPolicyNode(Node):
+class ExpertPolicyNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("expert_policy_node")
         p = declare_params(self, PARAMS, on_change=self._on_param)
@@ -77,7 +77,7 @@ class ExpertPolicyNode(Node):
         try:
             self._scene = json.loads(msg.data)
         except json.JSONDecodeError as exc:
-            self.get_logger().warn(f"sim/scene_state is not JSON: {exc}")
+            self.get_logger().warning(f"sim/scene_state is not JSON: {exc}")
 
     def _on_joint_state(self, msg: JointState) -> None:
         pos = dict(zip(msg.name, msg.position))
@@ -89,7 +89,7 @@ class ExpertPolicyNode(Node):
 
     def _skip(self, reason: str) -> None:
         if reason != self.stats["last_skip"]:
-            self.get_logger().warn(f"no chunk: {reason}")
+            self.get_logger().warning(f"no chunk: {reason}")
         self.stats["skipped"] += 1
         self.stats["last_skip"] = reason
 

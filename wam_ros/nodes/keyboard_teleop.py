@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 import rclpy
-from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from wam_ros.joint_state import JointStateError, positions_in_order
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, declare_params
 from wam_ros.ros.qos import COMMAND, SENSOR
@@ -54,7 +54,7 @@ PARAMS = [
 ]
 
 
-class KeyboardTeleopNode(Node):
+class KeyboardTeleopNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("keyboard_teleop")
         p = declare_params(self, PARAMS)

@@ -21,13 +21,14 @@ import sys
 from typing import Any
 
 import numpy as np
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from wam_ros.ros import diagnostics as diag
+from wam_ros.ros.guarded_node import GuardedLifecycleNode
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
@@ -78,7 +79,7 @@ PARAMS = [
 LEVELS = {"info": diag.OK, "warn": diag.WARN, "error": diag.ERROR}
 
 
-class SafetyBridgeNode(LifecycleNode):
+class SafetyBridgeNode(GuardedLifecycleNode):
     def __init__(self) -> None:
         super().__init__("safety_bridge_node")
         self.p = declare_params(self, PARAMS, on_change=self._on_param)
@@ -339,10 +340,9 @@ class SafetyBridgeNode(LifecycleNode):
         log = self.get_logger()
         extra = []
         for ev in events:
-            # one call site per severity: rclpy refuses a severity change at the same call site
             if ev.repeating:
                 self._last_repeating = ev.message
-                log.warning(ev.message, throttle_duration_sec=1.0)
+                self.log.warning("repeating", ev.message, period=1.0)
                 continue
             if ev.level == "error":
                 log.error(ev.message)

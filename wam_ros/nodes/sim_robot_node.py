@@ -20,7 +20,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -28,6 +27,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import camera_info_msg, image_to_msg
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
@@ -71,7 +71,7 @@ PARAMS: list[Param] = [
 ]
 
 
-class SimRobotNode(Node):
+class SimRobotNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("sim_robot_node")
         p = declare_params(self, PARAMS, on_change=self._on_param)
@@ -154,7 +154,7 @@ class SimRobotNode(Node):
 
     def _reject(self, reason: str) -> None:
         self.stats["last_rejection"] = reason
-        self.get_logger().warn(f"command rejected, holding: {reason}")
+        self.log.warning("rejected", f"command rejected, holding: {reason}", period=2.0)
 
     # ------------------------------------------------------------------ simulation thread
     def _apply(self, kind: str, payload: Any) -> None:

@@ -21,7 +21,6 @@ import sys
 from typing import Any
 
 import numpy as np
-from rclpy.node import Node
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
@@ -29,6 +28,7 @@ from trajectory_msgs.msg import JointTrajectory
 from wam_ros.joint_state import JointStateError, positions_in_order
 from wam_ros.robot_model import RobotModel
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
@@ -80,7 +80,7 @@ PARAMS = [
 ]
 
 
-class TeleopNode(Node):
+class TeleopNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("teleop_node")
         p = declare_params(self, PARAMS, on_change=self._on_param)

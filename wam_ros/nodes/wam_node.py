@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 from geometry_msgs.msg import Point
-from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import ColorRGBA, String
 from trajectory_msgs.msg import JointTrajectory
@@ -36,6 +35,7 @@ from wam_ros.policy import Observation, Policy, PolicyError, Prediction
 from wam_ros.robot_model import RobotModel
 from wam_ros.ros import qos
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
+from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import ImageConversionError, image_from_msg, image_to_msg
 from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
@@ -106,7 +106,7 @@ def path_markers(
     return out
 
 
-class WamNode(Node):
+class WamNode(GuardedNode):
     def __init__(self) -> None:
         super().__init__("wam_node")
         self.p = declare_params(self, PARAMS, on_change=self._on_param)
@@ -296,8 +296,8 @@ class WamNode(Node):
             except Exception as exc:  # a failing backend means no chunk, never a stale one
                 self._failures += 1
                 self._last_error = f"{type(exc).__name__}: {exc}"
-                self.get_logger().warning(f"inference failed, no chunk published: {self._last_error}",
-                                          throttle_duration_sec=5.0)
+                self.log.warning("inference", f"inference failed, no chunk published: {self._last_error}",
+                                 period=5.0)
                 with self._lock:
                     self.scheduler.finished(self._now())
 

@@ -67,7 +67,7 @@ class StackCommander(BackgroundNode):
         try:
             self.scene = json.loads(msg.data)
         except json.JSONDecodeError:
-            self.node.get_logger().warn("unparseable /sim/scene_state")
+            self.node.get_logger().warning("unparseable /sim/scene_state")
 
     def _on_safety(self, msg: String) -> None:
         self.safety_state = msg.data
