@@ -27,7 +27,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m wam_ros.demo $(DEMO_ARGS)
+	$(PY) -m wam_ros.apps.demo $(DEMO_ARGS)
 
 # Reproduce the bundled checkpoint: scripted-expert demonstrations collected through the
 # data-collection graph (sim arm, teleop_node source=expert, safety bridge, episode recorder),
@@ -45,12 +45,12 @@ TRAIN_ARGS ?= --lr 5e-4 --augment-colors --start-fraction 0.5 --model '{"goal_te
 	--calibration scene=config/sim_scene_camera.yaml --calibration wrist=config/sim_wrist_camera.yaml \
 	--pointer-target-offset 0 0 -0.04
 checkpoint: setup
-	$(PY) -m wam_ros.collect_demos $(DEMOS) --episodes $(CHECKPOINT_EPISODES) --seed 6000 --targets-per-layout 3 \
+	$(PY) -m wam_ros.apps.collect_demos $(DEMOS) --episodes $(CHECKPOINT_EPISODES) --seed 6000 --targets-per-layout 3 \
 		--real-time-factor 1.5
-	$(PY) -m wam_ros.training $(DEMOS) --out outputs/tiny_wam-stage1 --steps 1500 $(TRAIN_ARGS)
-	$(PY) -m wam_ros.training $(DEMOS) --out checkpoints/tiny_wam --init-from outputs/tiny_wam-stage1 --steps 1500 \
+	$(PY) -m wam_ros.tiny_wam.training $(DEMOS) --out outputs/tiny_wam-stage1 --steps 1500 $(TRAIN_ARGS)
+	$(PY) -m wam_ros.tiny_wam.training $(DEMOS) --out checkpoints/tiny_wam --init-from outputs/tiny_wam-stage1 --steps 1500 \
 		$(TRAIN_ARGS)
-	$(PY) -m wam_ros.evaluation --policy tiny_wam --episodes 50 --json outputs/eval-tiny_wam.json
+	$(PY) -m wam_ros.apps.evaluation --policy tiny_wam --episodes 50 --json outputs/eval-tiny_wam.json
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,6 +1,6 @@
 """Latency tolerance: success rate and stalls vs injected inference latency, per execution mode.
 
-Runs the headless closed loop (wam_ros.closed_loop: the simulated arm, the policy, the
+Runs the headless closed loop (wam_ros.sim.closed_loop: the simulated arm, the policy, the
 InferenceScheduler and the ChunkSmoother on simulation time) for the smoother
 strategies latest / temporal_ensemble / rtc_blend and for synchronous stop-and-go,
 at extra latencies 0, 200, 400, 800, 1200 ms.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wam_ros.closed_loop import MODES, ClosedLoop, LoopConfig
+from wam_ros.sim.closed_loop import MODES, ClosedLoop, LoopConfig
 from wam_ros.sim.sim_env import SimEnv
 
 LATENCIES_MS = (0, 200, 400, 800, 1200)

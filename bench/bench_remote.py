@@ -28,8 +28,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from wam_ros.policy import Observation, PolicySpec, Prediction  # noqa: E402
-from wam_ros.remote_policy import RemotePolicy  # noqa: E402
+from wam_ros.policies.base import Observation, PolicySpec, Prediction  # noqa: E402
+from wam_ros.remote.client import RemotePolicy  # noqa: E402
 
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")
 CAMERAS = ("scene", "wrist")
@@ -56,7 +56,7 @@ class ConstPolicy:
 
 def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "bench"), str(REPO)])}
-    proc = subprocess.Popen([sys.executable, "-m", "wam_ros.policy_server", "--port", "0", "--log-level", "WARNING",
+    proc = subprocess.Popen([sys.executable, "-m", "wam_ros.remote.server", "--port", "0", "--log-level", "WARNING",
                              *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     for line in proc.stdout:  # type: ignore[union-attr]
         if "serving backend" in line:

@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from wam_ros.robot_model import RobotModel
-from wam_ros.safety_checks import SafetyChecker, SafetyConfig
-from wam_ros.safety_supervisor import SafetySupervisor, SupervisorConfig
-from wam_ros.trajectory import Trajectory
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
+from wam_ros.safety.checks import SafetyChecker, SafetyConfig
+from wam_ros.safety.supervisor import SafetySupervisor, SupervisorConfig
 
 N = 3000
 

@@ -20,16 +20,16 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from wam_ros.camera_sync import CameraSynchronizer
-from wam_ros.filmstrip import make_filmstrip
+from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.nodes.wam_node import path_markers
 from wam_ros.policies import make_policy
-from wam_ros.policy import Observation
-from wam_ros.robot_model import RobotModel
+from wam_ros.policies.base import Observation
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.image_conversion import image_from_msg, image_to_msg
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.tiny_wam import CheckpointMeta, Normalization, TinyWam, TinyWamConfig, save_checkpoint
-from wam_ros.trajectory import Trajectory
+from wam_ros.visualization.filmstrip import make_filmstrip
 
 
 def pct(xs: list[float]) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
-from wam_ros.graph import robot_graph
+from wam_ros.apps.graph import robot_graph
 from wam_ros.resources import resolve, share_path
 from wam_ros.ros.launch_support import (
     POLICY_GRAPH_ARGUMENTS,

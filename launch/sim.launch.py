@@ -8,7 +8,7 @@ The same graph runs without the launch system: ``wam-graph sim`` / ``make demo``
 from launch.actions import OpaqueFunction
 
 from launch import LaunchDescription
-from wam_ros.graph import sim_graph
+from wam_ros.apps.graph import sim_graph
 from wam_ros.resources import share_path
 from wam_ros.ros.launch_support import (
     POLICY_GRAPH_ARGUMENTS,

@@ -7,7 +7,7 @@ ros2 launch wam_ros teleop_collect.launch.py simulated:=false teleop_source:=lea
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
 from launch import LaunchDescription
-from wam_ros.graph import teleop_collect_graph
+from wam_ros.apps.graph import teleop_collect_graph
 from wam_ros.ros.launch_support import declare_arguments, flag, graph_actions, options_from_context, rviz_if_requested
 
 ARGS = ["namespace", "use_sim_time", "output", "controller", "rviz"]

@@ -14,7 +14,7 @@ from builtin_interfaces.msg import Duration
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from wam_ros.safety_checks import SafetyLimits
-from wam_ros.safety_supervisor import Output
+from wam_ros.safety.checks import SafetyLimits
+from wam_ros.safety.supervisor import Output
 
 TOL = 1e-7
 

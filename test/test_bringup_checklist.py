@@ -18,9 +18,9 @@ from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.graph import GraphOptions, sim_graph
-from wam_ros.graph_runner import GraphRunner
-from wam_ros.robot_model import RobotModel
+from wam_ros.apps.graph import GraphOptions, sim_graph
+from wam_ros.apps.graph_runner import GraphRunner
+from wam_ros.robot.model import RobotModel
 from wam_ros.ros.qos import LATCHED
 
 pytestmark = pytest.mark.timeout(300)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wam_ros.camera_calibration import CalibrationError, PinholeCamera
+from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.resources import share_path
 from wam_ros.sim.mujoco_arm import CUBE_NAMES, ArmRenderer
 from wam_ros.sim.sim_env import SimEnv

@@ -20,7 +20,7 @@ from wam_ros.camera import (
     load_camera_configs,
     open_source,
 )
-from wam_ros.camera.calibration import CalibrationError, load_calibration
+from wam_ros.camera.camera_info import CalibrationError, load_calibration
 from wam_ros.camera.capture import CaptureThread
 from wam_ros.camera.clock_sync import ClockSync
 from wam_ros.camera.opencv_source import has_gstreamer

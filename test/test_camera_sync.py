@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from wam_ros.camera_sync import CameraSynchronizer, SyncedFrames
+from wam_ros.camera.multi_camera_sync import CameraSynchronizer, SyncedFrames
 
 
 def img(v: int) -> np.ndarray:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from wam_ros.chunk_blending import (
+from wam_ros.control.chunk_blending import (
     AlignedChunk,
     Plan,
     blend_latest,

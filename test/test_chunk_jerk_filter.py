@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from wam_ros.jerk_limited_filter import JerkLimitedFilter
+from wam_ros.control.jerk_limited_filter import JerkLimitedFilter
 
 V, A, J = np.array([2.0, 1.0]), np.array([4.0, 2.0]), np.array([40.0, 20.0])
 DT = 0.01

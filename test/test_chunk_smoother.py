@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wam_ros.chunk_smoother import ChunkSmoother, SmootherConfig
-from wam_ros.robot_model import RobotModel
-from wam_ros.trajectory import Trajectory
+from wam_ros.control.chunk_smoother import ChunkSmoother, SmootherConfig
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints

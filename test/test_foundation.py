@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wam_ros.robot_model import RobotModel, RobotModelError
-from wam_ros.trajectory import Trajectory, TrajectoryError
+from wam_ros.robot.model import RobotModel, RobotModelError
+from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 
 
 def test_robot_model_reads_urdf_and_limits_yaml():

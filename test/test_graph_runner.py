@@ -20,8 +20,8 @@ from ros_harness import wait_for
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.graph import GRAPHS, GraphOptions, NodeSpec, sim_graph
-from wam_ros.graph_runner import GraphRunner, node_command, parse_set
+from wam_ros.apps.graph import GRAPHS, GraphOptions, NodeSpec, sim_graph
+from wam_ros.apps.graph_runner import GraphRunner, node_command, parse_set
 from wam_ros.resources import share_path
 from wam_ros.ros.qos import LATCHED
 
@@ -120,7 +120,7 @@ def test_sim_graph_runs_closed_loop_and_every_parameter_is_declared(ros, tmp_pat
 
 @pytest.mark.parametrize("graph", ["robot", "teleop_collect"])
 def test_other_graphs_declare_every_parameter_they_set(ros, tmp_path, graph):
-    from wam_ros.robot_model import RobotModel
+    from wam_ros.robot.model import RobotModel
     from wam_ros.tiny_wam.checkpoint import CheckpointMeta, save_checkpoint
     from wam_ros.tiny_wam.data import Normalization
     from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
@@ -154,7 +154,7 @@ def test_wam_graph_stops_its_nodes_when_terminated(tmp_path, sig):
     """`kill <pid>` (SIGTERM), or SIGINT to a tool the shell started in the background (which starts it
     with SIGINT ignored), stops the whole graph: no node outlives the command-line tool."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wam_ros.graph_runner", "sim", "--policy", "expert", "--log-dir", str(tmp_path),
+        [sys.executable, "-m", "wam_ros.apps.graph_runner", "sim", "--policy", "expert", "--log-dir", str(tmp_path),
          "--set", "sim_robot_node.image_width=64", "--set", "sim_robot_node.image_height=48"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in a script does

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from wam_ros.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.joint_state import JointStateError, positions_in_order
 
 
 def test_reorders_and_ignores_extra_joints():

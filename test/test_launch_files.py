@@ -17,8 +17,8 @@ import pytest
 import yaml
 from launch_standin import run_launch_file
 
-from wam_ros.graph import GRAPHS, GraphOptions
-from wam_ros.robot_model import RobotModel
+from wam_ros.apps.graph import GRAPHS, GraphOptions
+from wam_ros.robot.model import RobotModel
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCH = REPO / "launch"

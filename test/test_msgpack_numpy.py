@@ -1,4 +1,4 @@
-"""wam_ros.msgpack_numpy: round trips, byte compatibility with openpi's format, no pickle path.
+"""wam_ros.remote.msgpack_numpy: round trips, byte compatibility with openpi's format, no pickle path.
 
 openpi-client itself cannot be installed here (it pins numpy<2), so compatibility is
 shown two ways: hand-assembled msgpack byte vectors of openpi's documented format, and
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from wam_ros import msgpack_numpy as mn
+from wam_ros.remote import msgpack_numpy as mn
 
 
 # ------------------------------------------------- reference (openpi's documented format)

@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from wam_ros.filmstrip import make_filmstrip
-from wam_ros.inference_scheduler import InferenceScheduler
+from wam_ros.control.inference_scheduler import InferenceScheduler
 from wam_ros.policies import make_policy
+from wam_ros.policies.base import Observation, Policy, PolicyError
 from wam_ros.policies.replay_policy import ReplayError
-from wam_ros.policy import Observation, Policy, PolicyError
 from wam_ros.tiny_wam import CheckpointError, CheckpointMeta, Normalization, TinyWam, TinyWamConfig, save_checkpoint
+from wam_ros.visualization.filmstrip import make_filmstrip
 
 torch.set_num_threads(2)
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")

@@ -19,11 +19,11 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from wam_ros.dataset import LeRobotDatasetReader
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.image_conversion import image_to_msg
 from wam_ros.ros.qos import LATCHED
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
-from wam_ros.trajectory import Trajectory
 
 JOINTS = RobotModel.load().actuated_joints
 SRV = "/episode_recorder_node/"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wam_ros.camera_sync import SyncedFrames
+from wam_ros.camera.multi_camera_sync import SyncedFrames
 from wam_ros.dataset.lerobot_v3 import DatasetSpec
 from wam_ros.dataset.recording import RecordingSession
 from wam_ros.dataset.writer import LeRobotDatasetWriter

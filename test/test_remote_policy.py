@@ -27,10 +27,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from websockets.sync.server import serve
 
-from wam_ros import msgpack_numpy as mn
-from wam_ros.policy import Observation, PolicyError, PolicySpec, Prediction
-from wam_ros.policy_server import PolicyServer, is_loopback
-from wam_ros.remote_policy import ObservationLayout, RemotePolicy, normalize_url
+from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.remote import msgpack_numpy as mn
+from wam_ros.remote.client import ObservationLayout, RemotePolicy, normalize_url
+from wam_ros.remote.server import PolicyServer, is_loopback
 
 REPO = Path(__file__).resolve().parent.parent
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")
@@ -95,7 +95,7 @@ class ServeProcess:
 
     def __init__(self, *args: str, port: int = 0, timeout: float = 90.0) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "test"), os.environ.get("PYTHONPATH", "")])}
-        cmd = [sys.executable, "-m", "wam_ros.policy_server", "--port", str(port), *args]
+        cmd = [sys.executable, "-m", "wam_ros.remote.server", "--port", str(port), *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                                      env=env)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -458,12 +458,12 @@ def test_server_down_fails_fast_backs_off_then_reconnects_when_it_returns(echo_s
 
 # ================================================================== the CLI
 def test_cli_refuses_unknown_backend_and_warns_on_all_interfaces():
-    r = subprocess.run([sys.executable, "-m", "wam_ros.policy_server", "--backend", "nope", "--host", "0.0.0.0"],
+    r = subprocess.run([sys.executable, "-m", "wam_ros.remote.server", "--backend", "nope", "--host", "0.0.0.0"],
                        capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 2
     assert "WARNING: wam-serve is binding to 0.0.0.0" in r.stderr and "NO authentication" in r.stderr
     assert "unknown policy backend 'nope'" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "wam_ros.policy_server", "--backend", "x", "--max-message-bytes", "5"],
+    r = subprocess.run([sys.executable, "-m", "wam_ros.remote.server", "--backend", "x", "--max-message-bytes", "5"],
                        capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 2 and "at least 1024" in r.stderr
 

@@ -9,9 +9,9 @@ from rclpy.parameter import Parameter
 from ros_harness import wait_for
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
-from wam_ros.trajectory import Trajectory
 
 SPECS = [
     Param("rate", 100.0, "publish rate [Hz]", range=(1.0, 500.0), dynamic=True),

@@ -23,7 +23,7 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.ros.qos import LATCHED
 from wam_ros.ros.time_conversion import sec_to_time
 

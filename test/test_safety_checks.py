@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from safety_invariants import assert_output_safe
 
-from wam_ros.robot_model import RobotModel
-from wam_ros.safety_checks import SafetyChecker, SafetyConfig, SafetyConfigError, Verdict
-from wam_ros.safety_supervisor import Output
-from wam_ros.trajectory import Trajectory
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
+from wam_ros.safety.checks import SafetyChecker, SafetyConfig, SafetyConfigError, Verdict
+from wam_ros.safety.supervisor import Output
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints

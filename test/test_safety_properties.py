@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safety_invariants import assert_output_safe, sample_path
 
-from wam_ros.robot_model import RobotModel
-from wam_ros.safety_checks import SafetyChecker, SafetyConfig
-from wam_ros.safety_supervisor import SafetyState, SafetySupervisor, SupervisorConfig
-from wam_ros.trajectory import Trajectory
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
+from wam_ros.safety.checks import SafetyChecker, SafetyConfig
+from wam_ros.safety.supervisor import SafetyState, SafetySupervisor, SupervisorConfig
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints

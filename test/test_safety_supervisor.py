@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from wam_ros.robot_model import RobotModel
-from wam_ros.safety_checks import SafetyChecker
-from wam_ros.safety_supervisor import SafetyState, SafetySupervisor, SupervisorConfig
-from wam_ros.trajectory import Trajectory
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
+from wam_ros.safety.checks import SafetyChecker
+from wam_ros.safety.supervisor import SafetyState, SafetySupervisor, SupervisorConfig
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints

@@ -10,7 +10,7 @@ from ros_harness import NodeProcess, RosTestNode, wait_for
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.ros.image_conversion import image_from_msg
 from wam_ros.ros.qos import COMMAND
 from wam_ros.ros.time_conversion import sec_to_duration, time_to_sec

@@ -16,7 +16,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.ros.qos import COMMAND, LATCHED
 from wam_ros.ros.time_conversion import sec_to_duration
 from wam_ros.sim.mujoco_arm import initial_positions

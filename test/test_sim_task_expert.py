@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from wam_ros.policy import Observation, Policy, PolicyError
-from wam_ros.robot_model import RobotModel
+from wam_ros.policies.base import Observation, Policy, PolicyError
+from wam_ros.robot.model import RobotModel
 from wam_ros.sim.mujoco_arm import CUBE_NAMES, initial_positions
 from wam_ros.sim.reach_task import SuccessMonitor, TaskConfig, goal_point, sample_episode
 from wam_ros.sim.rollout import run_episode

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 from wam_ros.sim.trajectory_controller import TrajectoryController
-from wam_ros.trajectory import Trajectory, TrajectoryError
 
 J = ("a", "b")
 

@@ -17,11 +17,11 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros import qos
 from wam_ros.ros.time_conversion import duration_to_sec, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
-from wam_ros.trajectory import Trajectory
 
 NODE = "wam_ros.nodes.chunk_smoother_node"
 ROBOT = RobotModel.load()
@@ -195,7 +195,7 @@ def test_rejected_chunks_never_kill_the_node(ros):
             arm.chunk_pub.publish(trajectory_to_msg(bad))  # rejected: non-finite
             time.sleep(0.05)
         arm.send_chunk(np.full(7, 0.02), age=0.05, n=4)  # a good one still goes through
-        wait_for(lambda: (s := arm.smoother_status()) and s["chunks_accepted"] == "1" or not proc.alive(), 10)
+        wait_for(lambda: ((s := arm.smoother_status()) and s["chunks_accepted"] == "1") or not proc.alive(), 10)
         assert proc.alive(), proc.output()
         s = arm.smoother_status()
         assert int(s["chunks_rejected"]) >= 3

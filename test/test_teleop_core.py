@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.teleop.diff_ik import DiffIK
 from wam_ros.teleop.joy_mapping import JoyMapping, JoyMappingError
 from wam_ros.teleop.keyboard import KeyboardTeleop, decode_keys

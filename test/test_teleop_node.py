@@ -12,7 +12,7 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.ros.qos import LATCHED
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 

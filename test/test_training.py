@@ -10,9 +10,9 @@ import torch
 
 from wam_ros.dataset.lerobot_v3 import DatasetSpec
 from wam_ros.dataset.writer import LeRobotDatasetWriter
+from wam_ros.policies.base import Observation
 from wam_ros.policies.tiny_wam_policy import TinyWamPolicy
-from wam_ros.policy import Observation
-from wam_ros.training import TrainOptions, make_sample, split_episodes, train
+from wam_ros.tiny_wam.training import TrainOptions, make_sample, split_episodes, train
 
 JOINTS = ("j1", "j2", "j3")
 TINY = {"image_size": [16, 16], "d_model": 32, "num_layers": 1, "num_heads": 2, "ae_channels": [8, 8, 8],
@@ -63,7 +63,7 @@ def test_resume_continues_from_the_saved_step(tmp_path):
 
 def test_windows_align_actions_to_the_next_frames():
     from wam_ros.tiny_wam.model import TinyWamConfig
-    from wam_ros.training import Episode
+    from wam_ros.tiny_wam.training import Episode
 
     cfg = TinyWamConfig(**{**TINY, "num_joints": 1, "num_cameras": 1, "context_frames": 2})
     frames = np.arange(5, dtype=np.uint8)[None, :, None, None, None] * np.ones((1, 5, 16, 16, 3), np.uint8)
@@ -80,7 +80,7 @@ def test_colour_augmented_windows_rename_the_target_with_its_pixels():
 
     from wam_ros.tiny_wam.color_permutation import COLOR_WORDS
     from wam_ros.tiny_wam.model import TinyWamConfig, tokenize
-    from wam_ros.training import Episode, WindowSampler
+    from wam_ros.tiny_wam.training import Episode, WindowSampler
 
     cfg = TinyWamConfig(**{**TINY, "num_joints": 1, "num_cameras": 1})
     frames = np.full((1, 3, 16, 16, 3), 128, np.uint8)
@@ -111,7 +111,7 @@ def test_split_is_by_episode_and_deterministic():
 def test_start_fraction_draws_that_share_of_windows_from_episode_starts(fraction):
     """Each frame's state encodes its index, so the batch's states say which windows were drawn."""
     from wam_ros.tiny_wam.model import TinyWamConfig
-    from wam_ros.training import Episode, WindowSampler
+    from wam_ros.tiny_wam.training import Episode, WindowSampler
 
     cfg = TinyWamConfig(**{**TINY, "num_joints": 1, "num_cameras": 1})
     length = 40
@@ -127,7 +127,7 @@ def test_start_fraction_draws_that_share_of_windows_from_episode_starts(fraction
 
 def test_bad_start_fraction_is_refused():
     from wam_ros.tiny_wam.model import TinyWamConfig
-    from wam_ros.training import TrainingError, WindowSampler
+    from wam_ros.tiny_wam.training import TrainingError, WindowSampler
 
     with pytest.raises(TrainingError, match="start_fraction"):
         WindowSampler([], TinyWamConfig(**TINY), seed=0, start_fraction=1.5)
@@ -170,9 +170,9 @@ def test_pointer_targets_land_on_the_named_cube(tmp_path):
     hover height, to the cube) projected into the calibrated cameras: the static scene camera, and the wrist
     camera at each frame's arm pose. When the arm ends at the named cube (as the expert's episodes do), it
     lands on that cube's pixels in the model's 64x64 frames (checked against MuJoCo renders)."""
-    from wam_ros.camera_calibration import PinholeCamera
+    from wam_ros.camera.pinhole import PinholeCamera
     from wam_ros.resources import share_path
-    from wam_ros.robot_model import RobotModel
+    from wam_ros.robot.model import RobotModel
     from wam_ros.sim.mujoco_arm import ArmRenderer
     from wam_ros.sim.reach_task import goal_point
     from wam_ros.sim.scripted_expert import ScriptedExpert
@@ -180,7 +180,7 @@ def test_pointer_targets_land_on_the_named_cube(tmp_path):
     from wam_ros.tiny_wam.color_permutation import saturated_mask
     from wam_ros.tiny_wam.data import resize_frame
     from wam_ros.tiny_wam.model import TinyWamConfig
-    from wam_ros.training import Episode, TrainingError, attach_pointer_targets
+    from wam_ros.tiny_wam.training import Episode, TrainingError, attach_pointer_targets
 
     env = SimEnv()
     renderer = ArmRenderer(env.arm.model, 160, 120)
@@ -225,7 +225,7 @@ def test_pointer_targets_land_on_the_named_cube(tmp_path):
 
 
 def test_init_from_may_change_loss_weights_not_the_architecture(tmp_path):
-    from wam_ros.training import TrainingError
+    from wam_ros.tiny_wam.training import TrainingError
 
     _write_dataset(tmp_path / "ds", episodes=3)
     opts = dict(batch_size=4, eval_every=10, checkpoint_every=10, val_episodes=1, num_threads=1)
@@ -239,7 +239,7 @@ def test_init_from_may_change_loss_weights_not_the_architecture(tmp_path):
 
 
 def test_a_bad_calibration_file_is_refused_before_loading_the_dataset(tmp_path):
-    from wam_ros.training import main
+    from wam_ros.tiny_wam.training import main
 
     _write_dataset(tmp_path / "ds", episodes=2)
     bad = tmp_path / "cam.yaml"

@@ -15,7 +15,7 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.ros import qos
 from wam_ros.ros.image_conversion import image_from_msg, image_to_msg
 from wam_ros.ros.time_conversion import duration_to_sec, sec_to_time, time_to_sec

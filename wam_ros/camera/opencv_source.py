@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from wam_ros.camera.calibration import CameraCalibration
+from wam_ros.camera.camera_info import CameraCalibration
 from wam_ros.camera.config import CameraConfig
 from wam_ros.camera.source import (
     CameraDisconnected,

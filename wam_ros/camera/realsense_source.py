@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pyrealsense2 as rs
 
-from wam_ros.camera.calibration import CameraCalibration, from_intrinsics
+from wam_ros.camera.camera_info import CameraCalibration, from_intrinsics
 from wam_ros.camera.clock_sync import ClockSync
 from wam_ros.camera.config import CameraConfig
 from wam_ros.camera.source import (

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from wam_ros.camera.calibration import CameraCalibration
+    from wam_ros.camera.camera_info import CameraCalibration
     from wam_ros.camera.config import CameraConfig
 
 #: Returns the current time in seconds on the clock frames are stamped with (the node clock).

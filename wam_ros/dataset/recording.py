@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros.camera_sync import SyncedFrames
+from wam_ros.camera.multi_camera_sync import SyncedFrames
 from wam_ros.dataset.lerobot_v3 import DatasetError
 from wam_ros.dataset.writer import LeRobotDatasetWriter
-from wam_ros.trajectory import Trajectory
+from wam_ros.robot.trajectory import Trajectory
 
 
 def sample_reference(traj: Trajectory, t: float) -> np.ndarray:

@@ -29,7 +29,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from sensor_msgs.msg import CameraInfo, Image
 
 from wam_ros.camera import CameraConfig, Frame, open_source
-from wam_ros.camera.calibration import CalibrationError, CameraCalibration, load_calibration, uncalibrated
+from wam_ros.camera.camera_info import CalibrationError, CameraCalibration, load_calibration, uncalibrated
 from wam_ros.camera.capture import CaptureThread
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode

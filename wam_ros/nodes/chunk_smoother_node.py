@@ -1,6 +1,6 @@
 """chunk_smoother_node: action chunks + joint states in, a jerk-limited /wam/command out.
 
-Thin ROS shell over wam_ros.chunk_smoother.ChunkSmoother: converts messages, holds
+Thin ROS shell over wam_ros.control.chunk_smoother.ChunkSmoother: converts messages, holds
 parameters and the publish timer (node clock, so use_sim_time works), follows the
 safety state (re-initialises at the measured joint state whenever the bridge becomes
 ARMED/ACTIVE after not being active) and publishes /diagnostics.
@@ -17,8 +17,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.chunk_blending import MASKS, STRATEGIES
-from wam_ros.chunk_smoother import GRIPPER_MODES, ChunkSmoother, Command, SmootherConfig
+from wam_ros.control.chunk_blending import MASKS, STRATEGIES
+from wam_ros.control.chunk_smoother import GRIPPER_MODES, ChunkSmoother, Command, SmootherConfig
+from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros import qos
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
@@ -27,7 +28,6 @@ from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.time_conversion import sec_to_duration, sec_to_time
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
-from wam_ros.trajectory import TrajectoryError
 
 ACTIVE_STATES = ("ARMED", "ACTIVE")
 

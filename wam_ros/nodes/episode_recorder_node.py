@@ -27,11 +27,12 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.camera_sync import CameraSynchronizer, SyncedFrames
+from wam_ros.camera.multi_camera_sync import CameraSynchronizer, SyncedFrames
 from wam_ros.dataset.lerobot_v3 import DatasetError, DatasetSpec
 from wam_ros.dataset.recording import Inputs, RecorderState, RecordingSession
 from wam_ros.dataset.writer import LeRobotDatasetWriter
-from wam_ros.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import ImageConversionError, image_from_msg
@@ -42,7 +43,6 @@ from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.time_conversion import time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 from wam_ros.teleop.keyboard import decode_keys
-from wam_ros.trajectory import TrajectoryError
 
 PARAMS = [
     *ROBOT_PARAMS,

@@ -18,7 +18,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.policy import Observation, PolicyError
+from wam_ros.policies.base import Observation, PolicyError
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
@@ -28,7 +29,6 @@ from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.time_conversion import time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.sim.scripted_expert import ScriptedExpertPolicy
-from wam_ros.trajectory import Trajectory
 
 PARAMS: list[Param] = [
     *ROBOT_PARAMS,

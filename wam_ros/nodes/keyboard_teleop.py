@@ -24,7 +24,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
@@ -35,7 +36,6 @@ from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.teleop.diff_ik import DiffIK
 from wam_ros.teleop.keyboard import HELP, KeyboardTeleop, decode_keys
 from wam_ros.teleop.twist_integrator import TwistIntegrator
-from wam_ros.trajectory import Trajectory
 
 PARAMS = [
     *ROBOT_PARAMS,

@@ -1,7 +1,7 @@
 """safety_bridge_node: the only path from the stack to the arm's controllers; it fails closed.
 
-A managed (lifecycle) node over the ROS-free core (wam_ros.safety_checks,
-wam_ros.safety_supervisor). It converts /wam/command, /joint_states, the e-stop and
+A managed (lifecycle) node over the ROS-free core (wam_ros.safety.checks,
+wam_ros.safety.supervisor). It converts /wam/command, /joint_states, the e-stop and
 deadman inputs and the services into supervisor calls, and sends the supervisor's
 outputs to the controller selected by ``output``:
 
@@ -27,6 +27,7 @@ from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros import diagnostics as diag
 from wam_ros.ros.guarded_node import GuardedLifecycleNode
 from wam_ros.ros.node_runtime import run_node
@@ -34,9 +35,8 @@ from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
-from wam_ros.safety_checks import SafetyChecker, SafetyConfig, SafetyConfigError
-from wam_ros.safety_supervisor import Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
-from wam_ros.trajectory import TrajectoryError
+from wam_ros.safety.checks import SafetyChecker, SafetyConfig, SafetyConfigError
+from wam_ros.safety.supervisor import Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
 
 OUTPUTS = ("jtc_topic", "jtc_action", "forward", "dry_run")
 DEFAULT_CONTROLLER = {"jtc_topic": "arm_controller", "jtc_action": "arm_controller",

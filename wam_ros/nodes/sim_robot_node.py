@@ -26,6 +26,7 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import camera_info_msg, image_to_msg
@@ -38,7 +39,6 @@ from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 from wam_ros.sim.mujoco_arm import CAMERAS, ArmRenderer
 from wam_ros.sim.reach_task import TaskConfig
 from wam_ros.sim.sim_env import SimEnv
-from wam_ros.trajectory import TrajectoryError
 
 PARAMS: list[Param] = [
     *ROBOT_PARAMS,

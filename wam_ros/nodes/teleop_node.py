@@ -25,8 +25,9 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
-from wam_ros.joint_state import JointStateError, positions_in_order
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
@@ -39,7 +40,6 @@ from wam_ros.teleop.joy_mapping import JoyMapping, JoyMappingError
 from wam_ros.teleop.leader_arm import LeaderArmError, LeaderArmMapping
 from wam_ros.teleop.limits import inner_limits
 from wam_ros.teleop.twist_integrator import TwistIntegrator
-from wam_ros.trajectory import Trajectory
 
 PARAMS = [
     *ROBOT_PARAMS,

@@ -5,7 +5,7 @@ and ``/wam/instruction``; publishes ``/wam/action_chunk`` (stamped with the
 observation time), ``/wam/predicted_frames`` (filmstrip, decoded only while someone
 subscribes), ``/wam/predicted_path`` (end-effector path of the chunk) and
 ``/diagnostics``. Inference runs in a worker thread so callbacks never block; when to
-infer is decided by ``wam_ros.inference_scheduler``. A missing camera, stale joint
+infer is decided by ``wam_ros.control.inference_scheduler``. A missing camera, stale joint
 state or failing backend means no chunk — never a stale or zero one.
 """
 
@@ -26,13 +26,13 @@ from std_msgs.msg import ColorRGBA, String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
-from wam_ros.camera_sync import CameraSynchronizer
-from wam_ros.filmstrip import make_filmstrip
-from wam_ros.inference_scheduler import MODES, InferenceScheduler
-from wam_ros.joint_state import JointStateError, positions_in_order
+from wam_ros.camera.multi_camera_sync import CameraSynchronizer
+from wam_ros.control.inference_scheduler import MODES, InferenceScheduler
 from wam_ros.policies import BACKENDS, make_policy
-from wam_ros.policy import Observation, Policy, PolicyError, Prediction
-from wam_ros.robot_model import RobotModel
+from wam_ros.policies.base import Observation, Policy, PolicyError, Prediction
+from wam_ros.robot.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros import qos
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
@@ -42,7 +42,7 @@ from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
-from wam_ros.trajectory import Trajectory
+from wam_ros.visualization.filmstrip import make_filmstrip
 
 PARAMS = [
     Param("backend", "tiny_wam", "policy backend", choices=tuple(BACKENDS)),

@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from wam_ros.policy import Policy
+from wam_ros.policies.base import Policy
 
 BACKENDS: dict[str, tuple[str, str]] = {
     "tiny_wam": ("wam_ros.policies.tiny_wam_policy", "TinyWamPolicy"),
-    "remote": ("wam_ros.remote_policy", "RemotePolicy"),
+    "remote": ("wam_ros.remote.client", "RemotePolicy"),
     "replay": ("wam_ros.policies.replay_policy", "ReplayPolicy"),
     "expert": ("wam_ros.sim.scripted_expert", "ScriptedExpertPolicy"),
 }

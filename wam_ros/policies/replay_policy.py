@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wam_ros.policy import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
 from wam_ros.resources import resolve
 
 

@@ -1,4 +1,4 @@
-"""TinyWAM as a ``wam_ros.policy.Policy``: observation in, action chunk (+ future frames) out.
+"""TinyWAM as a ``wam_ros.policies.base.Policy``: observation in, action chunk (+ future frames) out.
 
 It owns the pre-processing the model was trained with (resize to the checkpoint's
 image size, context-frame history, word hashing, normalisation from the checkpoint)
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wam_ros.policy import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
 from wam_ros.resources import resolve
 from wam_ros.tiny_wam.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame, tensor_to_frames

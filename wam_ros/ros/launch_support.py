@@ -1,4 +1,4 @@
-"""Turn ``wam_ros.graph`` descriptions into launch_ros actions (used by launch/*.py).
+"""Turn ``wam_ros.apps.graph`` descriptions into launch_ros actions (used by launch/*.py).
 
 Launch files declare their arguments and call ``graph_actions`` from an
 OpaqueFunction, so the processes they start are exactly the ones the plain-process
@@ -13,7 +13,7 @@ from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from wam_ros.graph import GraphOptions, NodeSpec
+from wam_ros.apps.graph import GraphOptions, NodeSpec
 from wam_ros.resources import share_path
 
 #: Launch arguments shared by the graphs: name -> (default, description).

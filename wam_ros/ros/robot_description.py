@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from wam_ros.resources import resolve
-from wam_ros.robot_model import DEFAULT_JOINT_LIMITS, DEFAULT_URDF, RobotModel, RobotModelError
+from wam_ros.robot.model import DEFAULT_JOINT_LIMITS, DEFAULT_URDF, RobotModel, RobotModelError
 from wam_ros.ros.parameters import Param, ParameterError
 
 ROBOT_PARAMS = [

@@ -1,12 +1,12 @@
-"""trajectory_msgs/JointTrajectory <-> wam_ros.trajectory.Trajectory."""
+"""trajectory_msgs/JointTrajectory <-> wam_ros.robot.trajectory.Trajectory."""
 
 from __future__ import annotations
 
 import numpy as np
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 from wam_ros.ros.time_conversion import duration_to_sec, sec_to_duration, sec_to_time, time_to_sec
-from wam_ros.trajectory import Trajectory, TrajectoryError
 
 
 def trajectory_from_msg(msg: JointTrajectory) -> Trajectory:

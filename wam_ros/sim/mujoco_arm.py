@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from wam_ros.camera_calibration import PinholeCamera
-from wam_ros.robot_model import RobotModel
+from wam_ros.camera.pinhole import PinholeCamera
+from wam_ros.robot.model import RobotModel
 
 CUBE_NAMES = ("red_cube", "green_cube", "blue_cube")
 CUBE_RGBA = {"red_cube": (0.85, 0.1, 0.1, 1), "green_cube": (0.1, 0.7, 0.15, 1), "blue_cube": (0.1, 0.2, 0.85, 1)}

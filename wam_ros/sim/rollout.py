@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.sim.reach_task import goal_point
 from wam_ros.sim.sim_env import SimEnv
-from wam_ros.trajectory import Trajectory
 
 #: (scene_state, actuated joint positions) -> (H, J) chunk at ``period`` spacing
 ChunkFn = Callable[[dict[str, Any], np.ndarray], np.ndarray]

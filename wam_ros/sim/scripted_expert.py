@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros.policy import Observation, PolicyError, PolicySpec, Prediction
-from wam_ros.robot_model import RobotModel
+from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.robot.model import RobotModel
 from wam_ros.sim.reach_task import TaskConfig, goal_point
 
 DOWN = np.array([0.0, 0.0, -1.0])

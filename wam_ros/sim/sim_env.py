@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.sim.mujoco_arm import MujocoArm
 from wam_ros.sim.reach_task import Episode, SuccessMonitor, TaskConfig, sample_episode
 from wam_ros.sim.trajectory_controller import TrajectoryController
-from wam_ros.trajectory import Trajectory
 
 
 class SimEnv:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from wam_ros.trajectory import Trajectory, TrajectoryError
+from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 
 LINEAR, CUBIC, QUINTIC = 1, 3, 5
 

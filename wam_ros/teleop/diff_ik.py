@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.teleop.limits import inner_limits
 
 

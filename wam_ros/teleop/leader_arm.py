@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wam_ros.joint_state import JointStateError, positions_in_order
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.joint_state import JointStateError, positions_in_order
+from wam_ros.robot.model import RobotModel
 from wam_ros.teleop.limits import inner_limits
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 
 
 def inner_limits(robot: RobotModel, joints: Sequence[str], margin: float) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wam_ros.robot_model import RobotModel
+from wam_ros.robot.model import RobotModel
 from wam_ros.teleop.diff_ik import DiffIK
 from wam_ros.teleop.limits import inner_limits
 

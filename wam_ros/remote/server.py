@@ -1,7 +1,7 @@
 """``wam-serve``: serve any wam_ros policy backend over openpi's websocket + msgpack-numpy protocol.
 
 So a GPU box can host the model while the robot PC runs the stack (client:
-wam_ros.remote_policy.RemotePolicy, or any openpi ``WebsocketClientPolicy``).
+wam_ros.remote.client.RemotePolicy, or any openpi ``WebsocketClientPolicy``).
 
 Protocol: on connect the server sends a metadata map (server name, protocol version,
 backend, the policy's spec, the observation layout, the message size cap and the
@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros import msgpack_numpy
-from wam_ros.policy import Policy, PolicyError
-from wam_ros.remote_policy import (
+from wam_ros.policies.base import Policy, PolicyError
+from wam_ros.remote import msgpack_numpy
+from wam_ros.remote.client import (
     CTRL_KEY,
     DECODE_FRAMES_KEY,
     DEFAULT_MAX_MESSAGE_BYTES,

@@ -23,8 +23,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from wam_ros.safety_checks import CheckResult, SafetyChecker, Verdict
-from wam_ros.trajectory import Trajectory
+from wam_ros.robot.trajectory import Trajectory
+from wam_ros.safety.checks import CheckResult, SafetyChecker, Verdict
 
 
 class SafetyState(StrEnum):

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from wam_ros.graph import GraphOptions, teleop_collect_graph
-from wam_ros.graph_runner import GraphRunner, stop_on_termination_signals
+from wam_ros.apps.graph import GraphOptions, teleop_collect_graph
+from wam_ros.apps.graph_runner import GraphRunner, stop_on_termination_signals
 
 
 def main(argv: list[str] | None = None) -> None:

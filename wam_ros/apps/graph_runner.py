@@ -1,7 +1,7 @@
 """Run a wam_ros graph as plain processes: ``wam-graph sim``, ``make demo``, tests.
 
 The launch system (launch/launch_ros) is the front door on a ROS 2 install; where it
-is not installed, this runner starts the same ``wam_ros.graph`` description as one
+is not installed, this runner starts the same ``wam_ros.apps.graph`` description as one
 process per node (``python -m wam_ros.nodes.<exe> --ros-args ...``, what ``ros2 run``
 does), prefixes their output, watches them, and stops them in reverse order with
 SIGINT (then SIGTERM, then SIGKILL) so the arm is held before the sim goes away.
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from wam_ros.graph import GRAPHS, GraphOptions, NodeSpec
+from wam_ros.apps.graph import GRAPHS, GraphOptions, NodeSpec
 from wam_ros.resources import share_dir, share_path
 
 

@@ -5,17 +5,17 @@ the server sends one binary message, a metadata map. Then, per request, the clie
 the packed observation map and the server replies with the packed action map, which
 carries ``"actions"`` (H x J) and, from openpi servers and ``wam-serve``,
 ``"server_timing": {"infer_ms": ...}``. A text (str) message is an error report from
-the server. Nothing is ever pickled (see wam_ros.msgpack_numpy).
+the server. Nothing is ever pickled (see wam_ros.remote.msgpack_numpy).
 
 The client never hands out a stale or made-up chunk: every failure (server down,
 timeout, closed connection, malformed / non-finite / wrong-shape response) raises
-:class:`~wam_ros.policy.PolicyError` naming the problem; the next ``infer`` reconnects,
+:class:`~wam_ros.policies.base.PolicyError` naming the problem; the next ``infer`` reconnects,
 with exponential back-off between failed connection attempts so a dead server costs
 one fast error per call instead of a blocking wait. After a response timeout the
 connection is dropped, so a late reply can never be mistaken for the next one.
 
-``ObservationLayout`` maps an :class:`~wam_ros.policy.Observation` onto openpi-style
-keys; ``wam-serve`` (wam_ros.policy_server) uses the same class to map them back.
+``ObservationLayout`` maps an :class:`~wam_ros.policies.base.Observation` onto openpi-style
+keys; ``wam-serve`` (wam_ros.remote.server) uses the same class to map them back.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros import msgpack_numpy
-from wam_ros.policy import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.remote import msgpack_numpy
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class RemotePolicy:
     ) -> None:
         if spec is None:
             if joint_names is None:
-                from wam_ros.robot_model import RobotModel
+                from wam_ros.robot.model import RobotModel
 
                 joint_names = RobotModel.load().actuated_joints
             spec = PolicySpec(

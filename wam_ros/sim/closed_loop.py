@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wam_ros.chunk_smoother import ChunkSmoother, SmootherConfig
-from wam_ros.inference_scheduler import InferenceScheduler
-from wam_ros.policy import Observation, Policy, PolicyError
+from wam_ros.control.chunk_smoother import ChunkSmoother, SmootherConfig
+from wam_ros.control.inference_scheduler import InferenceScheduler
+from wam_ros.policies.base import Observation, Policy, PolicyError
+from wam_ros.robot.trajectory import Trajectory
 from wam_ros.sim.reach_task import goal_point
 from wam_ros.sim.sim_env import SimEnv
-from wam_ros.trajectory import Trajectory
 
 MODES = ("latest", "temporal_ensemble", "rtc_blend", "sync")
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wam_ros.camera_calibration import CalibrationError, PinholeCamera
+from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
-from wam_ros.robot_model import RobotModel, RobotModelError
+from wam_ros.robot.model import RobotModel, RobotModelError
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
 from wam_ros.tiny_wam.data import Normalization, collate, resize_frame

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from wam_ros.graph import GraphOptions, sim_graph
-from wam_ros.graph_runner import GraphRunner, add_set_argument, parse_set, stop_on_termination_signals
+from wam_ros.apps.graph import GraphOptions, sim_graph
+from wam_ros.apps.graph_runner import GraphRunner, add_set_argument, parse_set, stop_on_termination_signals
 from wam_ros.resources import resolve
 
 

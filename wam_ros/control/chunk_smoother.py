@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from wam_ros.chunk_blending import (
+from wam_ros.control.chunk_blending import (
     MASKS,
     STRATEGIES,
     AlignedChunk,
@@ -34,10 +34,10 @@ from wam_ros.chunk_blending import (
     blend_rtc,
     blend_temporal_ensemble,
 )
-from wam_ros.jerk_limited_filter import JerkLimitedFilter
-from wam_ros.joint_state import positions_in_order
-from wam_ros.robot_model import RobotModel
-from wam_ros.trajectory import Trajectory, TrajectoryError
+from wam_ros.control.jerk_limited_filter import JerkLimitedFilter
+from wam_ros.robot.joint_state import positions_in_order
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 
 GRIPPER_MODES = ("continuous", "binary")
 #: After this many missed ticks in one step() the filter time is resynchronised instead of caught up.

@@ -2,7 +2,7 @@
 
 Training uses it to turn a demonstration's final end-effector position (the place the
 instruction sent the arm) into the pixel the policy's target pointer should look at
-(``wam_ros.training``). The file format is the usual pair a hand-eye calibration gives:
+(``wam_ros.tiny_wam.training``). The file format is the usual pair a hand-eye calibration gives:
 the pinhole intrinsics of ``sensor_msgs/CameraInfo`` (``K`` at ``width`` x ``height``) and
 the camera's pose in the robot base frame, in the optical convention (x right, y down,
 z forward) that ROS ``*_optical_frame`` frames and OpenCV use::

@@ -32,8 +32,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from wam_ros.robot_model import RobotModel
-from wam_ros.trajectory import Trajectory, TrajectoryError
+from wam_ros.robot.model import RobotModel
+from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 
 #: Below this speed scaling the arm does not move at all (times would stretch without bound).
 MIN_SPEED_SCALING = 0.01

@@ -18,9 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from wam_ros.evaluation import pick_policy, run_episodes, sim_session
-from wam_ros.graph import GraphOptions
-from wam_ros.graph_runner import add_set_argument, parse_set, stop_on_termination_signals
+from wam_ros.apps.evaluation import pick_policy, run_episodes, sim_session
+from wam_ros.apps.graph import GraphOptions
+from wam_ros.apps.graph_runner import add_set_argument, parse_set, stop_on_termination_signals
 from wam_ros.resources import resolve
 
 VIDEO_FPS = 10
