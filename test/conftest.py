@@ -28,3 +28,27 @@ def ros():
     probe = RosTestNode()
     yield probe
     probe.close()
+
+
+# --------------------------------------------------------------------------- tiers
+# `pytest -m "not ros"` is the fast core tier (no DDS, no node processes, no sim episodes).
+# A module is in the `ros` tier when it talks DDS or starts processes: found from what it
+# imports or starts, so a new test file is tiered without anyone remembering a marker.
+_ROS_SIGNS = ("import rclpy", "from rclpy", "ros_harness", "NodeProcess", "GraphRunner", "wam_ros.ros.",
+              "wam_ros.nodes", "_msgs.msg import", "_msgs.srv import", "subprocess.Popen")
+
+
+def _module_is_ros(path: Path, cache: dict[Path, bool] = {}) -> bool:  # noqa: B006 - a per-session cache
+    if path not in cache:
+        try:
+            src = path.read_text()
+        except OSError:
+            src = ""
+        cache[path] = any(sign in src for sign in _ROS_SIGNS)
+    return cache[path]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "ros" in getattr(item, "fixturenames", ()) or _module_is_ros(Path(str(item.fspath))):
+            item.add_marker(pytest.mark.ros)
