@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.robot.ik import dls_step
 from wam_ros.robot.model import RobotModel
 from wam_ros.sim.reach_task import TaskConfig, goal_point
 
@@ -87,9 +88,7 @@ class ScriptedExpert:
             err = np.concatenate([target - pose[:3, 3], np.cross(pose[:3, 2], DOWN)])
             if np.linalg.norm(err[:3]) < 1e-4 and np.linalg.norm(err[3:]) < 1e-3:
                 break
-            jac = self.kin.jacobian(q) * w[:, None]
-            e = err * w
-            dq = jac.T @ np.linalg.solve(jac @ jac.T + damping**2 * np.eye(6), e)
+            dq = dls_step(self.kin.jacobian(q), err, damping, weights=w)
             q = np.clip(q + dq, self.lower[: self.n_arm], self.upper[: self.n_arm])
         return q
 

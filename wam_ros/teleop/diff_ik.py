@@ -1,6 +1,7 @@
 """Damped-least-squares differential IK: an end-effector twist -> arm joint velocities.
 
-``dq = J^T (J J^T + lambda^2 I)^-1 v`` with J from pinocchio (RobotModel.kinematics),
+``dq = J^T (J J^T + lambda^2 I)^-1 v`` (wam_ros.robot.ik.dls_step, the step the scripted expert
+uses too) with J from pinocchio (RobotModel.kinematics),
 so near singularities the arm slows down instead of flipping. Joint limits are
 handled the way MoveIt Servo does in spirit: a joint inside ``limit_margin`` of a
 limit and asked to move further is locked (its Jacobian column removed and the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wam_ros.robot.ik import dls_step
 from wam_ros.robot.model import RobotModel
 from wam_ros.teleop.limits import inner_limits
 
@@ -47,8 +49,7 @@ class DiffIK:
         locked = np.zeros(self.n, dtype=bool)
         dq = np.zeros(self.n)
         for _ in range(self.n):
-            j = jac * ~locked
-            dq = j.T @ np.linalg.solve(j @ j.T + self.damping**2 * np.eye(6), twist)
+            dq = dls_step(jac * ~locked, twist, self.damping)
             nxt = q + dq * dt
             newly = ~locked & (((nxt > self.upper) & (dq > 0)) | ((nxt < self.lower) & (dq < 0)))
             if not newly.any():
