@@ -42,6 +42,9 @@ class SupervisorConfig:
     max_output_rate: float = 100.0  # [Hz] commands faster than this are queued (newest wins)
     deadman: bool = False
     deadman_timeout: float = 0.3  # [s] deadman heartbeat must be newer than this
+    # ARMED -> ACTIVE only on delivery_confirmed() (action output: the controller accepted a goal);
+    # False: on the first command sent (topic outputs cannot know)
+    confirm_delivery: bool = False
 
     def validate(self) -> SupervisorConfig:
         for name in (
@@ -130,6 +133,7 @@ class SafetySupervisor:
         self._estop_latched = False
         self._estop_input = False
         self._deadman = (False, -math.inf)
+        self._armed_since = math.inf  # when the state last became ARMED
         self._names = self.checker.joint_names
 
     # ------------------------------------------------------------------ state
@@ -242,6 +246,21 @@ class SafetySupervisor:
         self._estop_latched = True
         return self._fault(now, f"e-stop: {reason}")
 
+    def fault(self, reason: str, now: float) -> Reply:
+        """An output failure the node saw (goal rejected/aborted, controller gone): FAULT + hold.
+
+        Already in FAULT: nothing changes (the first reason stays)."""
+        if self.state is SafetyState.FAULT:
+            return Reply(False, f"already {self.label}")
+        return self._fault(now, reason)
+
+    def delivery_confirmed(self, now: float) -> Reply:
+        """The controller accepted a command sent in this ARMED phase (config.confirm_delivery): ACTIVE."""
+        if self.state is SafetyState.ARMED and self._last_command >= self._armed_since:
+            self._transition(SafetyState.ACTIVE, "first command accepted by the controller", now)
+            return Reply(True, "ACTIVE")
+        return Reply(True, self.label)
+
     # ------------------------------------------------------------------ commands and time
     def command(self, traj: Trajectory, now: float) -> Reply:
         """A command from /wam/command: checked, then sent (or queued by the rate limit)."""
@@ -310,7 +329,8 @@ class SafetySupervisor:
                     f"(max_start_deviation {self.config.max_start_deviation})",
                     now,
                 )
-            self._transition(SafetyState.ACTIVE, "first command accepted", now)
+            if not self.config.confirm_delivery:
+                self._transition(SafetyState.ACTIVE, "first command accepted", now)
         if res.verdict is Verdict.CLAMPED:
             self._event("warn", "command clamped: " + "; ".join(res.reasons), now, True)
         self._last_command = now
@@ -375,6 +395,8 @@ class SafetySupervisor:
     def _transition(self, to: SafetyState, reason: str, now: float, level: str = "info") -> None:
         before = self.label
         self.state = to
+        if to is SafetyState.ARMED:
+            self._armed_since = now
         if to is SafetyState.FAULT:
             self.fault_reason = reason
         self._event(level, f"{before} -> {self.label}: {reason}", now)
