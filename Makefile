@@ -16,7 +16,7 @@ export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test demo bench checkpoint lint format clean
+.PHONY: setup test test-core demo bench checkpoint lint format clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -25,6 +25,10 @@ test: setup
 	@echo "[test] ROS_DOMAIN_ID=$(ROS_DOMAIN_ID) discovery=$(ROS_AUTOMATIC_DISCOVERY_RANGE)"
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The quick tier: core modules only (no DDS, no processes, no long training or search runs).
+test-core: setup
+	$(PY) -m pytest -m "not ros and not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m wam_ros.apps.demo $(DEMO_ARGS)

@@ -95,6 +95,7 @@ def assert_within_limits(r) -> None:
     mask=st.sampled_from(("linear", "exp")),
     horizon=st.floats(0.0, 1.0),
 )
+@pytest.mark.slow
 def test_output_never_exceeds_limits_and_is_finite(
     strategy, seed, max_delay, noise, jump, drop, interval, bad_every, mask, horizon
 ):

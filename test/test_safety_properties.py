@@ -130,6 +130,7 @@ def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magn
     return sup.counts
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @SETTINGS
 @given(st.data())
@@ -137,6 +138,7 @@ def test_default_limits_any_command_sequence(data):
     run_sequence(data, SafetyConfig(), 1.0, False, (0.3, 1.5, 3.0, 100.0))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @SETTINGS
 @given(st.data())
@@ -144,6 +146,7 @@ def test_small_motions_mostly_pass_and_stay_inside_limits(data):
     run_sequence(data, SafetyConfig(), 1.0, False, (0.05, 0.3, 1.0))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @SETTINGS
 @given(st.data(), st.floats(0.0, 1.0))
@@ -152,6 +155,7 @@ def test_speed_scaling_and_scaled_limits(data, scaling):
     run_sequence(data, cfg, scaling, False, (0.2, 1.0, 5.0))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @SETTINGS
 @given(st.data())
@@ -159,6 +163,7 @@ def test_deadman_and_timeouts(data):
     run_sequence(data, SafetyConfig(min_point_spacing=0.002, stop_step=0.02), 1.0, True, (0.3, 1.5, 100.0))
 
 
+@pytest.mark.slow
 def test_generator_reaches_every_verdict():
     """Guard against a generator that never reaches a branch (the properties above would be vacuous there)."""
     total: Counter = Counter()

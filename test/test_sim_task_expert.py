@@ -106,6 +106,7 @@ def test_holding_still_does_not_succeed(env):
     assert not r.success and r.final_distance > 0.1
 
 
+@pytest.mark.slow
 def test_expert_solves_at_least_90_percent_of_50_seeded_episodes(env):
     expert = ScriptedExpert(ROBOT)
     t0 = time.perf_counter()

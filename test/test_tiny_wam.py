@@ -35,6 +35,7 @@ def small_model(**kw) -> TinyWam:
     return TinyWam(TinyWamConfig(**{**SMALL, **kw}))
 
 
+@pytest.mark.slow
 def test_loss_forward_backward_shapes_and_gradients():
     m = small_model()
     batch = example_batch(m.cfg, batch_size=3)
@@ -84,6 +85,7 @@ def test_instruction_changes_the_actions():
     assert not torch.allclose(a1, a2)
 
 
+@pytest.mark.slow
 def test_overfits_a_tiny_batch():
     """Loss (evaluated at fixed flow times/noise) falls on one fixed batch in a few dozen steps."""
     m = small_model()
@@ -354,6 +356,7 @@ def test_predict_goal_is_the_goal_token_of_the_full_network():
     torch.testing.assert_close(goal, g * m.state_std + m.state_mean)
 
 
+@pytest.mark.slow
 def test_pointer_pixel_loss_teaches_the_pointer_where_the_named_colour_is():
     """Frames with a red and a blue 3x3 blob; the batch says where the named one is (as training.py does from a
     calibrated camera). A few dozen steps with the pixel loss (and the action loss) move the pointer onto the named

@@ -34,6 +34,7 @@ def _write_dataset(root, episodes=6, length=12):
     w.close()
 
 
+@pytest.mark.slow
 def test_train_writes_a_checkpoint_that_the_policy_loads(tmp_path):
     _write_dataset(tmp_path / "ds")
     out = tmp_path / "ckpt"
@@ -133,6 +134,7 @@ def test_bad_start_fraction_is_refused():
         WindowSampler([], TinyWamConfig(**TINY), seed=0, start_fraction=1.5)
 
 
+@pytest.mark.slow
 def test_init_from_fine_tunes_a_checkpoint_that_predates_a_new_head(tmp_path):
     """--init-from: the checkpoint's weights, normalisation and config are the start, a head the code
     added since (here: the pointer-goal head, removed from the file) starts fresh; the same file is
