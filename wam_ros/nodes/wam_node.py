@@ -28,8 +28,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.control.inference_scheduler import MODES, InferenceScheduler
-from wam_ros.policies import BACKENDS, make_policy
-from wam_ros.policies.base import Observation, Policy, PolicyError, Prediction
+from wam_ros.policies import BACKENDS
+from wam_ros.policies.base import Observation, Policy, Prediction
+from wam_ros.policies.factory import PolicyConfigError, build_policy
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
@@ -115,16 +116,12 @@ class WamNode(GuardedNode):
         self.cameras = list(self.p["cameras"])
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
             raise ParameterError(f"parameter 'cameras' = {self.cameras}: must be a non-empty list of unique names")
-        self.policy: Policy = self._make_policy()
-        if tuple(self.policy.spec.joint_names) != tuple(self.joint_names):
-            raise ParameterError(
-                f"backend '{self.p['backend']}' joint names mismatch: policy has {list(self.policy.spec.joint_names)},"
-                f" robot has {list(self.joint_names)}"
-            )
-        missing = sorted(set(self.policy.spec.cameras) - set(self.cameras))
-        if missing:
-            raise ParameterError(f"parameter 'cameras' = {self.cameras}: backend needs camera(s) {missing}")
-        self.device = str(getattr(self.policy, "device", "n/a"))
+        self._scene: dict | None = None  # the sim's scene state, for the expert backend
+        try:
+            self.policy: Policy = build_policy(self.p, self.robot, self.cameras, scene_source=lambda: self._scene)
+        except PolicyConfigError as exc:
+            raise ParameterError(str(exc)) from exc
+        self.device = self.policy.device
         self.arm_idx = [self.joint_names.index(n) for n in self.robot.arm_joints]
         self.sync = CameraSynchronizer(self.cameras, self.p["sync_slop"], self.p["max_image_age"])
         self.scheduler = InferenceScheduler(
@@ -142,7 +139,6 @@ class WamNode(GuardedNode):
         self._overheads: deque[float] = deque(maxlen=200)
         self._chunk_times: deque[float] = deque(maxlen=50)
         self._failures = 0
-        self._scene: dict | None = None
 
         self.pub_chunk = self.create_publisher(JointTrajectory, "/wam/action_chunk", qos.COMMAND)
         self.pub_frames = self.create_publisher(Image, "/wam/predicted_frames", 1)
@@ -171,39 +167,10 @@ class WamNode(GuardedNode):
         )
 
     # ------------------------------------------------------------------ configure
-    def _make_policy(self) -> Policy:
-        b, p = self.p["backend"], self.p
-        size = [int(v) for v in p["image_size"]]
-        if len(size) != 2:
-            raise ParameterError(f"parameter 'image_size' = {size}: expected [height, width]")
-        kw: dict[str, Any]
-        if b == "tiny_wam":
-            kw = dict(checkpoint=p["checkpoint"], device=p["device"], num_steps=p["num_steps"], compile=p["compile"],
-                      noise_scale=p["noise_scale"],
-                      joint_names=self.joint_names, cameras=self.cameras, image_size=size if any(size) else None,
-                      seed=None if p["seed"] < 0 else p["seed"], num_threads=p["torch_threads"])
-        elif b == "replay":
-            kw = dict(path=p["replay_path"], episode=p["replay_episode"], horizon=p["action_horizon"],
-                      joint_names=self.joint_names)
-        elif b == "remote":
-            kw = dict(url=p["remote_url"], joint_names=self.joint_names, cameras=self.cameras,
-                      action_horizon=p["action_horizon"])
-            if any(size):
-                kw["image_size"] = size
-        else:  # expert: the scripted expert reads the simulator's scene state
-            kw = dict(robot=self.robot, scene_source=lambda: self._scene)
-        try:
-            return make_policy(b, **kw)
-        except (ValueError, PolicyError, OSError) as exc:  # CheckpointError/ReplayError are ValueErrors
-            name = {"tiny_wam": "checkpoint", "replay": "replay_path", "remote": "remote_url"}.get(b, "backend")
-            raise ParameterError(f"parameter '{name}' ({b} backend): {exc}") from exc
-
     def _on_param(self, name: str, value: Any) -> None:
         self.p[name] = value
-        if name == "num_steps" and hasattr(self.policy, "num_steps"):
-            self.policy.num_steps = int(value)
-        if name == "noise_scale" and hasattr(self.policy, "noise_scale"):
-            self.policy.noise_scale = float(value)
+        if name in self.policy.tunables():  # num_steps, noise_scale: applied from the next chunk on
+            self.policy.tune(name, value)
         if name in ("trigger_mode", "trigger_threshold", "trigger_rate", "min_interval"):
             with self._lock:
                 self.scheduler.configure(self.p["trigger_mode"], self.p["trigger_threshold"],
@@ -358,9 +325,7 @@ class WamNode(GuardedNode):
     def close(self) -> None:
         self._stop.set()
         self._worker.join(timeout=5.0)
-        close = getattr(self.policy, "close", None)  # e.g. the remote client's connection
-        if callable(close):
-            close()
+        self.policy.close()  # e.g. the remote client's connection
 
 
 def main(args: list[str] | None = None) -> None:

@@ -71,7 +71,15 @@ class PolicySpec:
 
 @runtime_checkable
 class Policy(Protocol):
+    """What the nodes and tools call on a backend, and nothing else.
+
+    Backends subclass it explicitly to inherit the defaults below (no device, no tunables,
+    nothing to close), so a caller never has to probe a backend with ``hasattr``.
+    """
+
     spec: PolicySpec
+    #: where inference runs, for logs and diagnostics ("cpu", "cuda", ...; "n/a" when not applicable)
+    device: str = "n/a"
 
     def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
         """Predict an action chunk (and, if ``decode_frames``, the future frames)."""
@@ -80,3 +88,52 @@ class Policy(Protocol):
     def reset(self) -> None:
         """Forget episode state (new episode / new instruction)."""
         ...
+
+    def tunables(self) -> dict[str, Any]:
+        """Settings that may change while the policy runs: name -> current value (see ``tune``)."""
+        return {}
+
+    def tune(self, name: str, value: Any) -> None:
+        """Change one of ``tunables()`` for the next inference; PolicyError for an unknown name or a bad value."""
+        raise PolicyError(f"{type(self).__name__} has no tunable '{name}' (has {sorted(self.tunables())})")
+
+    def close(self) -> None:
+        """Release connections and devices; idempotent. The default has nothing to release."""
+        return None
+
+
+class ForeignPolicy(Policy):
+    """A third party's policy object (``spec``, ``infer``, ``reset``; e.g. from a wam-serve factory) as a Policy.
+
+    Its own ``device`` and ``close`` are used when it has them; it has no tunables.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.device = str(getattr(inner, "device", "n/a"))
+
+    @property
+    def spec(self) -> PolicySpec:  # type: ignore[override]
+        return self.inner.spec
+
+    def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
+        return self.inner.infer(observation, decode_frames=decode_frames)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+def as_policy(obj: Any) -> Policy:
+    """``obj`` itself when it is a Policy, a :class:`ForeignPolicy` around it when it has at least ``spec``,
+    ``infer`` and ``reset``; TypeError naming what it lacks otherwise."""
+    if isinstance(obj, Policy):
+        return obj
+    missing = [m for m in ("spec", "infer", "reset") if not hasattr(obj, m)]
+    if missing:
+        raise TypeError(f"a {type(obj).__name__} has no {', '.join(missing)}, so it is not a wam_ros Policy")
+    return ForeignPolicy(obj)

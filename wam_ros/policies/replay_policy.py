@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction
 from wam_ros.resources import resolve
 
 
@@ -63,7 +63,7 @@ def load_npz_actions(path: Path) -> tuple[np.ndarray, float, tuple[str, ...] | N
     return actions, period, names
 
 
-class ReplayPolicy:
+class ReplayPolicy(Policy):
     def __init__(
         self,
         path: str | Path,

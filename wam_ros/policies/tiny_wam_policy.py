@@ -12,11 +12,12 @@ import contextlib
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction
 from wam_ros.resources import resolve
 from wam_ros.tiny_wam.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame, tensor_to_frames
@@ -36,8 +37,23 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class TinyWamPolicy:
-    """Load a TinyWAM checkpoint and refuse it if it does not fit the robot/cameras."""
+def _checked_num_steps(num_steps: int) -> int:
+    if num_steps < 1:
+        raise CheckpointError(f"num_steps must be >= 1, got {num_steps}")
+    return num_steps
+
+
+def _checked_noise_scale(noise_scale: float) -> float:
+    if not 0.0 <= noise_scale <= 2.0:
+        raise CheckpointError(f"noise_scale must be in [0, 2], got {noise_scale}")
+    return float(noise_scale)
+
+
+class TinyWamPolicy(Policy):
+    """Load a TinyWAM checkpoint and refuse it if it does not fit the robot/cameras.
+
+    Tunables (``tune``): ``num_steps`` (flow-matching Euler steps) and ``noise_scale``.
+    """
 
     def __init__(
         self,
@@ -54,16 +70,13 @@ class TinyWamPolicy:
     ) -> None:
         if num_threads:
             torch.set_num_threads(int(num_threads))
-        self.device = pick_device(device)
-        self.model, self.meta = load_checkpoint(resolve(checkpoint), self.device)
+        self.torch_device = pick_device(device)
+        self.device = str(self.torch_device)
+        self.model, self.meta = load_checkpoint(resolve(checkpoint), self.torch_device)
         check_compatible(self.meta, joint_names, cameras, image_size)
         cfg = self.model.cfg
-        self.num_steps = int(num_steps) if num_steps else cfg.num_steps
-        if self.num_steps < 1:
-            raise CheckpointError(f"num_steps must be >= 1, got {self.num_steps}")
-        if not 0.0 <= noise_scale <= 2.0:
-            raise CheckpointError(f"noise_scale must be in [0, 2], got {noise_scale}")
-        self.noise_scale = float(noise_scale)
+        self.num_steps = _checked_num_steps(int(num_steps) if num_steps else cfg.num_steps)
+        self.noise_scale = _checked_noise_scale(noise_scale)
         self.spec = PolicySpec(
             joint_names=tuple(self.meta.joint_names),
             cameras=tuple(self.meta.cameras),
@@ -73,7 +86,7 @@ class TinyWamPolicy:
         )
         self.frame_offsets = np.array(cfg.frame_steps(), dtype=float) * self.meta.action_period
         self._history: dict[str, deque[np.ndarray]] = {c: deque(maxlen=cfg.context_frames) for c in self.spec.cameras}
-        self._generator = torch.Generator(device=self.device)
+        self._generator = torch.Generator(device=self.torch_device)
         if seed is not None:
             self._generator.manual_seed(int(seed))
         if compile:
@@ -85,8 +98,22 @@ class TinyWamPolicy:
         for h in self._history.values():
             h.clear()
 
+    def tunables(self) -> dict[str, Any]:
+        return {"num_steps": self.num_steps, "noise_scale": self.noise_scale}
+
+    def tune(self, name: str, value: Any) -> None:
+        try:
+            if name == "num_steps":
+                self.num_steps = _checked_num_steps(int(value))
+            elif name == "noise_scale":
+                self.noise_scale = _checked_noise_scale(value)
+            else:
+                super().tune(name, value)
+        except CheckpointError as exc:
+            raise PolicyError(str(exc)) from exc
+
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
+        if self.torch_device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -113,14 +140,14 @@ class TinyWamPolicy:
         if q.shape[0] != len(self.spec.joint_names) or not np.all(np.isfinite(q)):
             raise PolicyError(f"joint_positions must be {len(self.spec.joint_names)} finite values, got {q}")
         cfg = self.model.cfg
-        images = frames_to_tensor(self._context_frames(observation))[None].to(self.device)
-        state = torch.from_numpy(q)[None].to(self.device)
-        text = tokenize([observation.instruction], cfg.vocab_size, cfg.max_text_tokens).to(self.device)
+        images = frames_to_tensor(self._context_frames(observation))[None].to(self.torch_device)
+        state = torch.from_numpy(q)[None].to(self.torch_device)
+        text = tokenize([observation.instruction], cfg.vocab_size, cfg.max_text_tokens).to(self.torch_device)
         t1 = time.perf_counter()
         with self._autocast():
             actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, self._generator,
                                                self.noise_scale)
-        if self.device.type == "cuda":
+        if self.torch_device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         frames = None
@@ -136,7 +163,7 @@ class TinyWamPolicy:
             frame_offsets=self.frame_offsets.copy() if frames is not None else None,
             extras={
                 "latency": {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0},
-                "device": str(self.device),
+                "device": self.device,
                 "num_steps": self.num_steps,
                 "noise_scale": self.noise_scale,
             },

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction
 from wam_ros.remote import msgpack_numpy
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ class RemoteStats:
     last_error: str = ""
 
 
-class RemotePolicy:
+class RemotePolicy(Policy):
     """Policy client for openpi-protocol servers (openpi's serve_policy.py, wam-serve, ...).
 
     ``spec`` describes what the robot side sends and expects; if omitted it is built from

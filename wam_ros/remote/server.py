@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros.policies.base import Policy, PolicyError
+from wam_ros.policies.base import Policy, PolicyError, as_policy
 from wam_ros.remote import msgpack_numpy
 from wam_ros.remote.client import (
     CTRL_KEY,
@@ -276,9 +276,10 @@ def load_policy(backend: str, kwargs: dict[str, Any]) -> Policy:
         from wam_ros.policies import make_policy  # lazy: backends pull in torch etc.
 
         policy = make_policy(backend, **kwargs)
-    if not isinstance(policy, Policy):
-        raise TypeError(f"backend {backend!r} made a {type(policy).__name__}, which is not a wam_ros Policy")
-    return policy
+    try:
+        return as_policy(policy)  # a third party's object needs only spec, infer and reset
+    except TypeError as exc:
+        raise TypeError(f"backend {backend!r}: {exc}") from exc
 
 
 def _parse_arg(text: str) -> tuple[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction
 from wam_ros.robot.ik import dls_step
 from wam_ros.robot.model import RobotModel
 from wam_ros.sim.reach_task import TaskConfig, goal_point
@@ -110,7 +110,7 @@ class ScriptedExpert:
         return chunk
 
 
-class ScriptedExpertPolicy:
+class ScriptedExpertPolicy(Policy):
     """The expert behind the Policy interface; scene state comes from ``scene_source``."""
 
     def __init__(self, robot: RobotModel, scene_source: Callable[[], dict[str, Any] | None], **kwargs: Any) -> None:
