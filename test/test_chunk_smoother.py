@@ -301,24 +301,29 @@ def test_binary_gripper_snaps_to_open_or_closed(value, expected):
     assert s.raw_target(0.5)[0][6] == pytest.approx(value)
 
 
-def test_lookahead_starts_at_the_reference_and_predicts_the_next_ticks():
+def test_lookahead_predicts_the_next_ticks_after_the_publish_time():
     s = smoother("rtc_blend")
-    s.add_chunk(chunk(0.0), 0.25)
-    for k in range(26, 60):
+    for k in range(1, 60):
+        if k == 25:
+            s.add_chunk(chunk(0.0), 0.25)
         cmd = s.step(k * DT)
     la = s.lookahead(6, 0.02)
-    np.testing.assert_allclose(la.times, [0.0, 0.02, 0.04, 0.06, 0.08, 0.1])
+    np.testing.assert_allclose(la.times, [0.02, 0.04, 0.06, 0.08, 0.1, 0.12])
     assert la.stamp == pytest.approx(59 * DT)
-    np.testing.assert_allclose(la.positions[0], cmd.positions, atol=1e-12)
-    np.testing.assert_allclose(la.velocities[0], cmd.velocities, atol=1e-12)
-    np.testing.assert_allclose(la.accelerations[0], cmd.accelerations, atol=1e-12)
     assert np.all(np.abs(la.velocities) <= LIM["velocity"] * (1 + 1e-6))
     assert np.all(np.abs(la.accelerations) <= LIM["acceleration"] * (1 + 1e-6))
-    # positions integrate the velocities (a consistent spline), and the prediction is close to what happens
-    mid_v = 0.5 * (la.velocities[1:] + la.velocities[:-1])
-    np.testing.assert_allclose(np.diff(la.positions, axis=0), mid_v * 0.02, atol=2e-4)
-    future = np.array([s.step((59 + 2 * i) * DT).positions for i in range(6)])
+    # positions integrate the velocities (a consistent spline), from the current reference on
+    pos = np.vstack([cmd.positions, la.positions])
+    vel = np.vstack([cmd.velocities, la.velocities])
+    np.testing.assert_allclose(np.diff(pos, axis=0), 0.5 * (vel[1:] + vel[:-1]) * 0.02, atol=2e-4)
+    # ... and close to what happens
+    future = np.array([s.step((59 + 2 * i) * DT).positions for i in range(1, 7)])
     np.testing.assert_allclose(la.positions, future, atol=5e-3)
+    # published between ticks: stamped at the publish time, the points shifted by the same amount
+    la2 = s.lookahead(6, 0.02, now=71 * DT + 0.004)
+    assert la2.stamp == pytest.approx(71 * DT + 0.004)
+    np.testing.assert_allclose(la2.times, la.times)
+    np.testing.assert_allclose(la2.positions[0], s.lookahead(13, 0.002).positions[11], atol=1e-12)  # 24 ms
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -336,3 +341,155 @@ def test_filtered_output_follows_a_feasible_plan_closely(strategy):
     amp = np.array([0.4, 0.3, 0.4, 0.5, 0.5, 0.5])
     a_true = -(1.3**2) * amp * np.sin(1.3 * t + np.arange(6))
     assert np.sqrt(np.mean((r["a"][settled][:, :6] - a_true) ** 2)) < 0.5
+
+
+# ---------------------------------------------------------------- issue 15: never catch up on lost time
+def _moving(strategy: str = "rtc_blend", until: float = 1.0):
+    """A smoother driven along the ramp up to ``until`` by chunks observed from the arm (which follows)."""
+    s = smoother(strategy, q0=ramp(0.0)[0])
+    arrivals = [(stamp + 0.15, chunk(stamp, path=ramp)) for stamp in np.arange(0.0, until, 0.2)]
+    r, _ = simulate(s, arrivals, 0.0, until)
+    return s, r
+
+
+def test_reference_is_pinned_to_the_arm_while_it_does_not_follow_and_restarts_there():
+    """D3: the bridge went ACTIVE -> ARMED (speed_scaling 0) and the arm stands; the policy keeps sending
+    chunks observed from the standing arm. The reference must not run away (else the bridge refuses the
+    first command forever); when the arm follows again, motion restarts at rest from the measured state."""
+    s, r = _moving()
+    q_stop = r["p"][-1].copy()  # the arm stood where the reference was
+    s.set_following(False, 1.0)
+    s.set_joint_state(NAMES, q_stop)
+    out = []
+    for k in range(1, 201):  # 2 s standing, chunks every 0.2 s (observed from the standing arm)
+        t = 1.0 + k * DT
+        if k % 20 == 0:
+            assert s.add_chunk(Trajectory(t - 0.15, NAMES, chunk(0.0).times, q_stop + ramp(chunk(0.0).times)),
+                               t).accepted
+        out.append(s.step(t))
+    assert not s.stats()["following"]
+    for c in out:
+        np.testing.assert_allclose(c.positions, q_stop, atol=1e-12)
+        np.testing.assert_allclose(c.velocities, 0.0, atol=1e-12)
+    # the commands a bridge would see start at the measured position
+    np.testing.assert_allclose(s.lookahead(6, 0.02, now=3.0).positions, np.repeat(q_stop[None], 6, 0), atol=1e-12)
+    # follow again at 3.0: at rest at the measured state, then the newest chunk from its first step on
+    s.set_following(True, 3.0)
+    r2, _ = simulate(s, [], 3.0, 5.0)
+    assert_within_limits(r2)
+    assert np.all(np.abs(r2["p"][0] - q_stop) <= LIM["velocity"] * DT)
+    assert np.all(np.abs(r2["v"][0]) <= LIM["acceleration"] * DT + 1e-9)
+    # the held chunk (observed at 2.85) is replayed from its start: 0.1 s after 3.0 it asks ramp(0.1) of motion
+    np.testing.assert_allclose(s.raw_target(3.0 + 1.6)[0], q_stop + ramp(1.6)[0], atol=1e-9)
+    assert s.stats()["engagements"] == 1
+
+
+def test_a_stop_restart_refuses_chunks_observed_before_it():
+    s, _ = _moving()
+    s.set_following(False, 1.0)
+    late = chunk(0.95, path=ramp)  # observed before the stop, arriving after it
+    verdict = s.add_chunk(late, 1.05)
+    assert not verdict.accepted and verdict.reason.startswith("before restart"), verdict.reason
+
+
+@pytest.mark.parametrize("clock", ["node", "steady"])
+def test_tick_gap_restarts_from_fresh_joint_states_and_never_catches_up(clock):
+    """D4: the smoother process was frozen 2 s (SIGSTOP) while its plan ran on; the bridge stopped the arm.
+    Nothing is emitted until fresh joint states arrive; then the reference restarts there at rest."""
+    s, r = _moving(until=1.0)
+    q_arm = r["p"][-1] - np.array([0.01, 0.01, 0.01, 0.01, 0.01, 0.01, 0.0])  # where the arm was stopped
+    steady = 100.0
+    for k in range(1, 5):
+        assert s.step(1.0 + k * DT, steady=steady + k * DT) is not None
+    t0 = 1.04
+    # frozen: the node clock (a frozen process) or only the steady clock (a frozen /clock) jumps by 2 s
+    t1 = t0 + 2.0 if clock == "node" else t0 + DT
+    steady1 = steady + 0.04 + 2.0
+    assert s.step(t1, steady=steady1) is None
+    assert s.stats()["waiting_after_gap"]
+    s.set_joint_state(NAMES, q_arm)  # possibly queued from before the freeze: not enough
+    assert s.step(t1 + DT, steady=steady1 + DT) is None
+    s.set_joint_state(NAMES, q_arm)
+    assert s.step(t1 + 0.03, steady=steady1 + 0.03) is None  # settling
+    s.set_joint_state(NAMES, q_arm)
+    cmd = s.step(t1 + 0.06, steady=steady1 + 0.06)
+    np.testing.assert_allclose(cmd.positions, q_arm, atol=1e-12)
+    np.testing.assert_allclose(cmd.velocities, 0.0, atol=1e-12)
+    # chunks in flight from before the restart are refused; a fresh one moves the arm from where it is
+    assert s.add_chunk(chunk(t1 - 0.01, path=ramp), t1 + 0.07).reason.startswith("before restart")
+    fresh = Trajectory(t1 + 0.07, NAMES, chunk(0.0).times, q_arm + ramp(chunk(0.0).times))
+    assert s.add_chunk(fresh, t1 + 0.1).accepted
+    out = [s.step(t1 + 0.06 + k * DT, steady=steady1 + 0.06 + k * DT) for k in range(1, 101)]
+    v = np.array([c.velocities for c in out])
+    p = np.array([c.positions for c in out])
+    # no surge: as fast as the chunk asks (the ramp: 0.3 rad/s on joint1), never catching up the 2 s
+    assert np.max(np.abs(v[:, 0])) < 0.3 * 1.5, np.max(np.abs(v[:, 0]))
+    assert np.all(np.abs(np.diff(p, axis=0)) <= LIM["velocity"] * DT * (1 + 1e-6))
+    assert s.stats()["clock_resyncs"] == 1
+
+
+def test_clock_jumping_back_restarts_too():
+    s, _ = _moving(until=0.5)
+    assert s.step(0.2) is None  # e.g. a simulator restarted its /clock
+    for _ in range(3):
+        s.set_joint_state(NAMES, ramp(0.0)[0])
+    assert s.step(0.3) is not None
+    np.testing.assert_allclose(s.step(0.3).positions, ramp(0.0)[0], atol=1e-12)
+
+
+def test_chunks_longer_than_the_cap_are_refused_with_a_reason():
+    """D8: 10,000 points used to be accepted (0.3 s to publish, the next chunk then out of order)."""
+    s = smoother(max_chunk_points=50)
+    n = 51
+    long_chunk = Trajectory(0.0, NAMES, 0.01 * np.arange(1, n + 1), np.repeat(wave(0.0), n, axis=0))
+    verdict = s.add_chunk(long_chunk, 0.05)
+    assert not verdict.accepted and verdict.reason == "too long: 51 points > max_chunk_points 50"
+    assert s.add_chunk(chunk(0.0), 0.05).accepted
+    assert SmootherConfig().max_chunk_points == 1000
+    with pytest.raises(ValueError, match="max_chunk_points"):
+        SmootherConfig(max_chunk_points=0).validated()
+    with pytest.raises(ValueError, match="max_tick_gap"):
+        SmootherConfig(max_tick_gap=0.015, dt=0.01).validated()
+
+
+def test_chunk_silence_counts_from_the_last_chunk_or_from_arming():
+    s = smoother()
+    assert s.chunk_silence(5.0, since=4.0) == pytest.approx(1.0)
+    s.add_chunk(chunk(0.0), 4.5)
+    assert s.chunk_silence(5.0, since=4.0) == pytest.approx(0.5)
+    s.add_chunk(chunk(-9.0), 4.8)  # rejected (too old), but the policy is alive
+    assert s.chunk_silence(5.0) == pytest.approx(0.2)
+
+
+def test_commands_have_no_point_in_the_past_for_the_safety_bridge():
+    """Issue 17: the bridge logged "command clamped: skipped 1 point(s) already in the past; retimed points"
+    about once a second: the first point (the current reference, time_from_start 0, stamped at the tick
+    before the publish time) was always in the past at the bridge. The bridge's own core judges a normal
+    stream here, delivered 0-8 ms after publishing to an arm that follows."""
+    from wam_ros.safety.checks import SafetyChecker, SafetyConfig
+    from wam_ros.safety.supervisor import SafetySupervisor
+
+    sup = SafetySupervisor(SafetyChecker(ROBOT, SafetyConfig(), NAMES))
+    s = smoother("rtc_blend")
+    rng = np.random.default_rng(3)
+    arrivals = [(stamp + 0.2, chunk(stamp)) for stamp in np.arange(0.0, 3.0, 0.3)]
+    sup.update_joint_state(NAMES, s.step(0.0).positions, None, 0.0)
+    assert sup.arm(0.0).ok
+    k, i, replies = 1, 0, []
+    while k * DT <= 3.0:
+        t = k * DT
+        while i < len(arrivals) and arrivals[i][0] <= t:
+            s.add_chunk(arrivals[i][1], t)
+            i += 1
+        publish = t + rng.uniform(0.0, 0.6 * DT)  # the timer fires a little after the tick time
+        cmd = s.step(publish)
+        arrival = publish + rng.uniform(0.0, 0.008)
+        sup.update_joint_state(NAMES, cmd.positions, cmd.velocities, arrival)  # the arm follows
+        replies.append(sup.command(s.lookahead(6, 0.02, now=publish), arrival))
+        sup.tick(arrival)
+        k += 1
+    events = [e.message for e in sup.drain_events()]
+    assert sup.state.value == "ACTIVE", events
+    # (before: "skipped 1 point(s) already in the past" on every command, "retimed points" on 43 of 300)
+    assert not [e for e in events if "past" in e or "retimed" in e], events
+    assert all(r.ok for r in replies), {r.message for r in replies}

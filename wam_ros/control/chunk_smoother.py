@@ -13,6 +13,17 @@ in a benchmark) to ``add_chunk`` and ``step``. Pipeline per tick::
   filter brakes to rest where it is.
 - ``reset`` (start, re-arm) puts both plan and filter at the measured joint state,
   so the first command equals it.
+- Never catch up on lost time (issue 15 D3/D4). While the arm is not following the
+  reference (``set_following(False)``: the safety bridge is ARMED, not ACTIVE) the
+  reference is pinned to the measured state every tick, so the bridge's "first command
+  starts near the measured position" check passes whenever motion may resume; on
+  ``set_following(True)`` it restarts from the measured state at rest and takes the
+  newest chunk observed meanwhile from its beginning (the arm stood still since its
+  observation). A tick gap longer than ``max_tick_gap`` (node clock, or the steady
+  clock the caller passes: a frozen process or a frozen /clock) emits nothing until
+  fresh joint states have arrived, then restarts from them. Chunks observed before
+  such a restart are refused: they assumed the motion that did not happen.
+- Chunks longer than ``max_chunk_points`` are refused (size cap).
 - ``stats()`` gives the diagnostics (keys documented in docs/chunk_smoother.md).
 """
 
@@ -40,8 +51,10 @@ from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 
 GRIPPER_MODES = ("continuous", "binary")
-#: After this many missed ticks in one step() the filter time is resynchronised instead of caught up.
-MAX_CATCHUP_TICKS = 100
+#: After a tick gap, joint states must keep arriving this long (and at least RESYNC_JOINT_STATES of them)
+#: before the reference restarts from them: the first ones out of the middleware may be queued from before.
+RESYNC_SETTLE = 0.05
+RESYNC_JOINT_STATES = 2
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,8 @@ class SmootherConfig:
     chunk_timeout: float = 2.0  # brake to rest after this long without a chunk (0: never)
     track_lookahead: float = 0.2  # filter intercepts the plan this far ahead [s] (0: chase it time-optimally)
     smoothing_window: float = 0.2  # triangular smoothing of the plan [s] (<= track_lookahead)
+    max_chunk_points: int = 1000  # longer chunks are refused (size cap)
+    max_tick_gap: float = 0.25  # [s] a longer gap between ticks restarts from the measured state
     dt: float = 0.01  # filter tick
 
     def validated(self) -> SmootherConfig:
@@ -78,6 +93,8 @@ class SmootherConfig:
             ("chunk_timeout", 0.0, 600.0),
             ("track_lookahead", 0.0, 2.0),
             ("smoothing_window", 0.0, 2.0),
+            ("max_chunk_points", 1, 100000),
+            ("max_tick_gap", 0.01, 60.0),
             ("dt", 1e-4, 1.0),
         ):
             v = getattr(self, name)
@@ -88,6 +105,8 @@ class SmootherConfig:
                 f"smoothing_window = {self.smoothing_window} must not exceed track_lookahead = "
                 f"{self.track_lookahead} (the filter would look at instants already past)"
             )
+        if self.max_tick_gap < 2 * self.dt:
+            raise ValueError(f"max_tick_gap = {self.max_tick_gap} must be at least two ticks (2 * {self.dt})")
         return self
 
 
@@ -157,7 +176,14 @@ class ChunkSmoother:
         self._last: Command | None = None
         self._newest_stamp = -math.inf
         self._last_arrival = math.nan
+        self._last_received = -math.inf  # arrival of the newest chunk, whatever its verdict
         self._braking = False
+        self._following = True  # the arm follows the reference (False: pinned to the measured state)
+        self._held: AlignedChunk | None = None  # newest chunk taken while not following
+        self._restart_time = -math.inf  # chunks observed before this assumed motion that did not happen
+        self._joint_states = 0  # joint states received (a restart after a gap waits for fresh ones)
+        self._gap: tuple[float, int] | None = None  # (when, joint states then): waiting to restart after a gap
+        self._steady = math.nan  # caller's steady clock at the last step
         self._reset_stats()
 
     # ------------------------------------------------------------------ configuration
@@ -187,6 +213,7 @@ class ChunkSmoother:
         q = positions_in_order(list(names), positions, self.joint_names)
         self._measured = q
         self._measured_stamp = stamp
+        self._joint_states += 1
 
     @property
     def measured(self) -> np.ndarray | None:
@@ -198,6 +225,17 @@ class ChunkSmoother:
 
     def reset(self, now: float) -> bool:
         """(Re)start at the measured joint state at rest; drop all chunks. False if nothing measured yet."""
+        if not self._pin(now):
+            return False
+        self._newest_stamp = -math.inf
+        self._last_arrival = math.nan
+        self._held = None
+        self._gap = None
+        self.resets += 1
+        return True
+
+    def _pin(self, now: float) -> bool:
+        """Plan and filter at the measured joint state, at rest, at ``now`` (no chunk is followed)."""
         if self._measured is None:
             return False
         q = np.clip(self._measured, self.lower, self.upper)
@@ -205,13 +243,41 @@ class ChunkSmoother:
         self._plan = Plan.hold(now, q)
         self._chunks = []
         self._t = now
-        self._newest_stamp = -math.inf
-        self._last_arrival = math.nan
         self._braking = False
-        self._stall_start = math.nan
+        if self._stall_start == self._stall_start:
+            self._end_stall(now)
         self._last = Command(now, q.copy(), np.zeros_like(q), np.zeros_like(q), q.copy())
-        self.resets += 1
         return True
+
+    @property
+    def following(self) -> bool:
+        return self._following
+
+    def set_following(self, following: bool, now: float) -> None:
+        """Whether the arm follows the reference (the safety bridge is ACTIVE, or there is no bridge).
+
+        False: from now on every tick pins the reference to the measured state at rest,
+        and chunks are only kept (the newest) — the reference cannot run away from an
+        arm that stands. True (again): restart from the measured state at rest and take
+        the newest chunk observed since the stop from its first step on, shifted to now.
+        """
+        if following == self._following:
+            return
+        self._following = following
+        if not following:
+            self._restart_time = now
+            self._held = None
+            self._pin(now)
+            return
+        held = self._held
+        if not self.reset(now):
+            return
+        self.engagements += 1
+        if held is not None and now - held.stamp <= self.config.max_chunk_age:
+            shift = now - held.stamp  # the arm stood still since the observation: nothing was lost
+            self._accept(AlignedChunk(now, now, held.times + shift, held.positions), now)
+            self._last_arrival = now
+            self._newest_stamp = held.stamp
 
     def add_chunk(self, chunk: Trajectory, now: float) -> ChunkVerdict:
         """Take a chunk (stamp = observation time) arriving at ``now``; bad chunks are refused with a reason."""
@@ -228,8 +294,12 @@ class ChunkSmoother:
 
     def _add_chunk(self, chunk: Trajectory, now: float) -> ChunkVerdict:
         self.received += 1
+        self._last_received = now
         if self._plan is None and not self.reset(now):
             return ChunkVerdict(False, "not initialised: no joint state received yet")
+        if chunk.num_points > self.config.max_chunk_points:
+            return ChunkVerdict(
+                False, f"too long: {chunk.num_points} points > max_chunk_points {self.config.max_chunk_points}")
         try:
             chunk.validate()
             chunk = chunk.reordered(self.joint_names)
@@ -243,13 +313,21 @@ class ChunkSmoother:
         if chunk.stamp <= self._newest_stamp:
             return ChunkVerdict(
                 False, f"out of order: stamp {chunk.stamp:.3f} is not newer than {self._newest_stamp:.3f}")
+        if chunk.stamp < self._restart_time:
+            return ChunkVerdict(
+                False, f"before restart: observed at {chunk.stamp:.3f}, before the reference restarted from the "
+                f"measured state at {self._restart_time:.3f}")
         times = chunk.absolute_times
-        if times[-1] <= now:
-            return ChunkVerdict(False, f"stale: all {chunk.num_points} steps lie in the past (age {age:.3f} s)")
         pos = self._condition(chunk.positions)
         aligned = AlignedChunk(chunk.stamp, now, times, pos)
-        dropped = int(np.count_nonzero(times < now))
-        self._accept(aligned, now)
+        if not self._following:  # kept, not followed: replayed from its start when the arm follows again
+            self._held = aligned
+            dropped = 0
+        elif times[-1] <= now:
+            return ChunkVerdict(False, f"stale: all {chunk.num_points} steps lie in the past (age {age:.3f} s)")
+        else:
+            dropped = int(np.count_nonzero(times < now))
+            self._accept(aligned, now)
         self.steps_dropped += dropped
         if self._last_arrival == self._last_arrival:  # not NaN
             self.interval.add(now - self._last_arrival)
@@ -298,18 +376,38 @@ class ChunkSmoother:
         v = np.where(clamped != q, 0.0, v)  # do not run into a position limit at speed
         return clamped, v
 
-    def step(self, now: float) -> Command | None:
-        """Advance the filter to ``now`` (whole ticks of dt) and return the reference; None until initialised."""
+    def step(self, now: float, steady: float | None = None) -> Command | None:
+        """Advance the filter to ``now`` (whole ticks of dt) and return the reference.
+
+        None until initialised, and after a tick gap (``now`` or the caller's ``steady``
+        clock jumped by more than ``max_tick_gap``, or ``now`` went back) until fresh joint
+        states restart the reference from the measured state: lost time is never caught up.
+        """
+        last_steady, self._steady = self._steady, (math.nan if steady is None else float(steady))
         if self._plan is None and not self.reset(now):
             return None
+        gap = max(now - self._t, self._t - now, self._steady - last_steady if steady is not None else 0.0)
+        if self._gap is None and gap > self.config.max_tick_gap:
+            self._gap = (now, self._joint_states)
+            self.resyncs += 1
+        if self._gap is not None:
+            since, js = self._gap
+            if now < since:  # the clock went back while waiting
+                self._gap = (now, js)
+            if now - since < RESYNC_SETTLE or self._joint_states - js < RESYNC_JOINT_STATES:
+                return None
+            self._gap = None
+            self._restart_time = now
+            self._held = None
+            self._pin(now)
+            return self._last
         dt = self.config.dt
         ticks = math.floor((now - self._t) / dt + 1e-6)  # never stamp a reference in the future
         if ticks <= 0:
             return self._last
-        if ticks > MAX_CATCHUP_TICKS:  # the caller was suspended: do not race through the gap
-            self._t = now - dt
-            ticks = 1
-            self.resyncs += 1
+        if not self._following:  # the arm stands: the reference stays at the measured state
+            self._pin(self._t + ticks * dt)
+            return self._last
         for _ in range(ticks):
             self._tick(self._t + dt)
         return self._last
@@ -322,10 +420,7 @@ class ChunkSmoother:
             self._stall_start = t - self.config.dt
             self.stalls += 1
         if not plan_done and self._stall_start == self._stall_start:
-            stall = t - self.config.dt - self._stall_start
-            self.stall_time_total += stall
-            self.stall_time_max = max(self.stall_time_max, stall)
-            self._stall_start = math.nan
+            self._end_stall(t - self.config.dt)
         timed_out = (
             cfg.chunk_timeout > 0
             and self._last_arrival == self._last_arrival
@@ -344,6 +439,12 @@ class ChunkSmoother:
             st = self._filter.update(target, vel, min_duration=cfg.track_lookahead)
         self._t = t
         self._last = Command(t, st.position, st.velocity, st.acceleration, np.asarray(target).copy())
+
+    def _end_stall(self, t: float) -> None:
+        stall = max(t - self._stall_start, 0.0)
+        self.stall_time_total += stall
+        self.stall_time_max = max(self.stall_time_max, stall)
+        self._stall_start = math.nan
 
     def filter_target(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """What the filter aims at on the tick ending at ``t``: the smoothed plan at ``t + tau``.
@@ -365,20 +466,28 @@ class ChunkSmoother:
     def accepted_since_reset(self) -> bool:
         return self._last_arrival == self._last_arrival
 
-    def lookahead(self, points: int, spacing: float) -> Trajectory:
-        """The next ``points`` references (the current one first), ``spacing`` s apart.
+    def lookahead(self, points: int, spacing: float, now: float | None = None) -> Trajectory:
+        """The command to send at ``now``: ``points`` references at ``spacing``, 2 ``spacing``, ... after it.
 
-        Read off the jerk-limited trajectories the filter planned on its last tick
-        (towards the plan ``track_lookahead`` ahead), so positions, velocities and
-        accelerations are consistent (for quintic splines) and cost no extra updates.
-        They are a prediction: the next ticks re-plan towards the plan's later points.
+        Stamped ``now`` (default: the time of the current reference), so no point is
+        already in the past when a receiver compares the stamp with its own clock (the
+        current reference, at or before ``now``, is never sent: a receiver would skip it
+        and retime the rest). Read off the jerk-limited trajectories the filter planned
+        on its last tick (towards the plan ``track_lookahead`` ahead), so positions,
+        velocities and accelerations are consistent (for quintic splines) and cost no
+        extra updates. They are a prediction: the next ticks re-plan towards later points.
         """
         if self._plan is None or self._last is None:
             raise RuntimeError("smoother not initialised")
-        times = np.arange(points) * float(spacing)
-        pos, vel, acc = self._filter.predict(times)
+        stamp = self._t if now is None else max(float(now), self._t)
+        times = np.arange(1, points + 1) * float(spacing)
+        pos, vel, acc = self._filter.predict(times + (stamp - self._t))
         pos = np.clip(pos, self.lower, self.upper)
-        return Trajectory(self._t, self.joint_names, times, pos, vel, acc)
+        return Trajectory(stamp, self.joint_names, times, pos, vel, acc)
+
+    def chunk_silence(self, now: float, since: float = -math.inf) -> float:
+        """Seconds without any chunk (accepted or not), counted from ``since`` at the earliest (e.g. arming)."""
+        return now - max(self._last_received, since)
 
     # ------------------------------------------------------------------ diagnostics
     def _reset_stats(self) -> None:
@@ -398,6 +507,7 @@ class ChunkSmoother:
         self._stall_start = math.nan
         self.resets = 0
         self.resyncs = 0
+        self.engagements = 0
 
     def stall_time(self) -> float:
         """Total seconds the plan had run out while waiting for a chunk (incl. the current stall)."""
@@ -442,4 +552,7 @@ class ChunkSmoother:
             "filter_limit_brakes": self._filter.limit_brakes,
             "resets": self.resets,
             "clock_resyncs": self.resyncs,
+            "waiting_after_gap": self._gap is not None,
+            "following": self._following,
+            "engagements": self.engagements,
         }

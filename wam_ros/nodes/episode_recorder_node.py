@@ -12,11 +12,8 @@ State is published on ~/state (latched) and /diagnostics.
 from __future__ import annotations
 
 import json
-import os
 import queue
-import select
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from wam_ros.camera.multi_camera_sync import CameraSynchronizer, SyncedFrames
 from wam_ros.dataset.lerobot_v3 import DatasetError, DatasetSpec
 from wam_ros.dataset.recording import Inputs, RecorderState, RecordingSession
 from wam_ros.dataset.writer import LeRobotDatasetWriter
+from wam_ros.recording.controls import KEYS_HELP, AutoRecorder, control_for_key
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
 from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
@@ -42,7 +40,7 @@ from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.time_conversion import time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
-from wam_ros.teleop.keyboard import decode_keys
+from wam_ros.teleop.keyboard import TerminalKeyReader
 
 PARAMS = [
     *ROBOT_PARAMS,
@@ -101,10 +99,7 @@ class EpisodeRecorderNode(GuardedNode):
         self.pending_start: str | None = None
         self.keys: queue.Queue[str] = queue.Queue()
         self.scene: dict[str, Any] | None = None
-        self.recorded_sim_episodes: set[int] = set()
-        self.success_since: float | None = None
-        self.sim_episode: int | None = None  # the sim episode being recorded
-        self.scene_episode, self.scene_episode_seen = -1, 0.0  # latest sim episode, node time first seen
+        self.auto = AutoRecorder(p["auto_start"], p["success_hold"], p["num_episodes"])
         self.status = "waiting for camera frames"
         self.last_error = ""
 
@@ -297,77 +292,30 @@ class EpisodeRecorderNode(GuardedNode):
             self._auto(now)
 
     def _auto(self, now: float) -> None:
-        scene, s = self.scene, self.session
-        if scene is None or (s is not None and s.state in (RecorderState.STOPPED, RecorderState.FAILED)):
-            return
-        episode = int(scene.get("episode", -1))
-        if episode != self.scene_episode:
-            self.scene_episode, self.scene_episode_seen = episode, now
-        recording = s is not None and s.state is RecorderState.RECORDING
-        if recording and episode != self.sim_episode:
-            self._do("discard")  # the sim was reset under us: that recording is not one episode
-            recording = False
-        if not recording:
-            target = self.p["num_episodes"]
-            if target and s is not None and s.counts["saved"] >= target:
-                self._do("stop")
-                return
-            # first_command: start when the teleoperator acts in this sim episode (a command arrived after the
-            # reset), so no episode begins with seconds of an idle arm; reset: start now, the arm at rest
-            start_due = (self.p["auto_start"] == "reset"
-                         or self.inputs.command_received > self.scene_episode_seen)
-            if (episode not in self.recorded_sim_episodes and not scene.get("success", False)
-                    and self._arm_can_move() and start_due):
-                ok, _ = self._do("start", scene.get("instruction") or None)
-                if ok:
-                    self.sim_episode, self.success_since = episode, None
-            return
-        if scene.get("success", False):
-            self.success_since = self.success_since if self.success_since is not None else now
-            if now - self.success_since >= self.p["success_hold"]:
-                ok, _ = self._do("save")
-                self.recorded_sim_episodes.add(episode)
-                if ok and self.reset_client is not None:
-                    if self.reset_client.service_is_ready():
-                        self.reset_client.call_async(Trigger.Request())
-                    else:
-                        self.get_logger().warning(f"reset service {self.p['reset_service']} not available")
-        else:
-            self.success_since = None
+        s = self.session
+        saved_one = self.auto.step(
+            now, self.scene, s.state if s else None, s.counts["saved"] if s else 0, self.inputs.command_received,
+            self._arm_can_move(), lambda what, task: self._do(what, task)[0],
+        )
+        if saved_one and self.reset_client is not None:
+            if self.reset_client.service_is_ready():
+                self.reset_client.call_async(Trigger.Request())
+            else:
+                self.get_logger().warning(f"reset service {self.p['reset_service']} not available")
 
     # ------------------------------------------------------------------ keyboard
     def _on_key(self, key: str) -> None:
         s = self.session
-        recording = s is not None and s.state is RecorderState.RECORDING
-        if key == "right":
-            self._do("save" if recording else "start")
-        elif key == "left":
-            self._do("rerecord" if recording else "start")
-        elif key == "esc":
-            self._do("stop")
+        what = control_for_key(key, s is not None and s.state is RecorderState.RECORDING)
+        if what is not None:
+            self._do(what)
 
     def _start_keyboard(self) -> None:
-        if not sys.stdin.isatty():
+        self.keyboard = TerminalKeyReader(self.keys.put, running=rclpy.ok)
+        if not self.keyboard.start():
             self.get_logger().warning("enable_keyboard: stdin is not a terminal; use the services instead")
             return
-
-        def reader() -> None:
-            import termios
-            import tty
-
-            fd = sys.stdin.fileno()
-            old = termios.tcgetattr(fd)
-            try:
-                tty.setcbreak(fd)
-                while rclpy.ok():
-                    data = os_read(fd)
-                    for k in decode_keys(data):
-                        self.keys.put(k)
-            finally:
-                termios.tcsetattr(fd, termios.TCSADRAIN, old)
-
-        self.get_logger().info("keys: right arrow = save (start when idle), left arrow = re-record, Esc = stop")
-        threading.Thread(target=reader, daemon=True).start()
+        self.get_logger().info(KEYS_HELP)
 
     # ------------------------------------------------------------------ status
     def _flush_events(self) -> None:
@@ -396,12 +344,6 @@ class EpisodeRecorderNode(GuardedNode):
         """On shutdown an unsaved episode is discarded, never half-written."""
         if self.session is not None:
             self.session.writer.close()
-
-
-def os_read(fd: int) -> bytes:
-    """Up to 16 bytes from ``fd``, or b'' after 0.2 s (so the reader thread notices shutdown)."""
-    ready, _, _ = select.select([fd], [], [], 0.2)
-    return os.read(fd, 16) if ready else b""
 
 
 def main(args: list[str] | None = None) -> None:
