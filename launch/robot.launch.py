@@ -14,7 +14,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
-from wam_ros.apps.graph import robot_graph
+from wam_ros.apps.graph import bridge_controller, robot_graph
 from wam_ros.resources import resolve, share_path
 from wam_ros.ros.launch_support import (
     POLICY_GRAPH_ARGUMENTS,
@@ -26,12 +26,12 @@ from wam_ros.ros.launch_support import (
     rviz_if_requested,
 )
 
-ARGS = POLICY_GRAPH_ARGUMENTS
+ARGS = [*POLICY_GRAPH_ARGUMENTS, "cameras_config"]
 
 
 def _setup(context, *args, **kwargs):
     cfg = context.launch_configurations
-    opts = options_from_context(context, cameras_config=cfg["cameras_config"])
+    opts = options_from_context(context)
     ns = cfg.get("namespace", "")
     specs = robot_graph(opts)
     if cfg["camera_driver"] == "realsense2_camera":
@@ -62,7 +62,7 @@ def _setup(context, *args, **kwargs):
                 output="screen",
             )
         )
-        for controller in ("joint_state_broadcaster", opts.controller):
+        for controller in ("joint_state_broadcaster", bridge_controller(opts, "robot")):
             actions.append(
                 Node(
                     package="controller_manager",
@@ -96,9 +96,6 @@ def generate_launch_description():
                 "realsense_camera_name",
                 default_value="scene",
                 description="camera name for realsense2_camera (topics /camera/<name>/...)",
-            ),
-            DeclareLaunchArgument(
-                "cameras_config", default_value="config/camera_node.yaml", description="camera_node parameter file"
             ),
             DeclareLaunchArgument(
                 "start_ros2_control",

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 PACKAGE = "wam_ros"
+#: The bundled TinyWAM checkpoint (relative to the package share dir): the default of every tool that loads one.
+DEFAULT_CHECKPOINT = "checkpoints/tiny_wam"
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 

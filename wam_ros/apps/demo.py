@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from wam_ros.apps.evaluation import pick_policy, run_episodes, sim_session
-from wam_ros.apps.graph import GraphOptions
+from wam_ros.apps.graph import add_options, options_from_args
 from wam_ros.apps.graph_runner import add_set_argument, parse_set, stop_on_termination_signals
 from wam_ros.resources import resolve
 
@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         default="auto",
         help="auto: the bundled tiny_wam checkpoint if present, else the scripted expert",
     )
-    ap.add_argument("--checkpoint", default="checkpoints/tiny_wam")
-    ap.add_argument("--strategy", default="rtc_blend", choices=("latest", "temporal_ensemble", "rtc_blend"))
-    ap.add_argument("--extra-latency", type=float, default=0.0, help="injected inference latency [s]")
+    add_options(ap, "checkpoint", "smoother_strategy", "extra_latency")
     ap.add_argument("--seed", type=int, default=1000, help="first simulator seed")
     ap.add_argument("--episode-timeout", type=float, default=20.0, help="episode time before it counts as failed [s]")
     ap.add_argument("--out", type=Path, default=Path("outputs"))
@@ -105,18 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     policy = pick_policy(a.policy, a.checkpoint)
     if policy == "expert" and a.policy == "auto":
         print(f"[demo] no checkpoint at {a.checkpoint}: the scripted expert stands in as the policy")
-    opts = GraphOptions(
-        policy=policy,
-        checkpoint=str(resolve(a.checkpoint)),
-        output="jtc_topic",
-        smoother_strategy=a.strategy,
-        extra_latency=a.extra_latency,
-        extra_params=parse_set(a.set),
-    )
+    opts = options_from_args(a, policy=policy, checkpoint=str(resolve(a.checkpoint)), extra_params=parse_set(a.set))
     a.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_dir = a.out / f"demo-{stamp}-logs"
-    print(f"[demo] starting the sim graph (policy {policy}, strategy {a.strategy}); logs in {log_dir}")
+    print(f"[demo] starting the sim graph (policy {policy}, strategy {a.smoother_strategy}); logs in {log_dir}")
     results: list = []
     recorder = None
     wam: dict = {}
@@ -156,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     n = len(results)
     ok = sum(r.success for r in results)
     print("\n[demo] summary")
-    print(f"  policy            {policy} (strategy {a.strategy}, extra latency {a.extra_latency:.2f} s)")
+    print(f"  policy            {policy} (strategy {a.smoother_strategy}, extra latency {a.extra_latency:.2f} s)")
     print(f"  episodes          {n}, successes {ok}" + (f" ({ok / n:.0%})" if n else ""))
     if ok:
         print(f"  time to success   {np.mean([r.duration for r in results if r.success]):.1f} s mean")

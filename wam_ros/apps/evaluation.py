@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from wam_ros.apps.graph import GraphOptions, sim_graph
+from wam_ros.apps.graph import GraphOptions, add_options, options_from_args, sim_graph
 from wam_ros.apps.graph_runner import GraphRunner, add_set_argument, parse_set, stop_on_termination_signals
 from wam_ros.resources import resolve
 
@@ -93,10 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-eval", description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--policy", choices=("auto", "tiny_wam", "expert", "remote"), default="auto")
-    ap.add_argument("--checkpoint", default="checkpoints/tiny_wam")
-    ap.add_argument("--server-url", default=GraphOptions.server_url)
-    ap.add_argument("--strategy", default="rtc_blend", choices=("latest", "temporal_ensemble", "rtc_blend"))
-    ap.add_argument("--extra-latency", type=float, default=0.0)
+    add_options(ap, "checkpoint", "server_url", "smoother_strategy", "extra_latency")
     ap.add_argument("--seed", type=int, default=1000, help="first seed")
     ap.add_argument("--episode-timeout", type=float, default=20.0)
     ap.add_argument("--json", type=Path, default=None)
@@ -105,15 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     stop_on_termination_signals()
     policy = pick_policy(a.policy, a.checkpoint)
-    opts = GraphOptions(
-        policy=policy,
-        checkpoint=str(resolve(a.checkpoint)),
-        server_url=a.server_url,
-        output="jtc_topic",
-        smoother_strategy=a.strategy,
-        extra_latency=a.extra_latency,
-        extra_params=parse_set(a.set),
-    )
+    opts = options_from_args(a, policy=policy, checkpoint=str(resolve(a.checkpoint)), extra_params=parse_set(a.set))
 
     def report(i: int, r) -> None:
         faults = f" faults {r.faults}" if r.faults else ""
@@ -131,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     n_ok = sum(r.success for r in results)
     summary = {
         "policy": policy,
-        "strategy": a.strategy,
+        "strategy": a.smoother_strategy,
         "extra_latency": a.extra_latency,
         "episodes": len(results),
         "successes": n_ok,
@@ -145,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "results": [asdict(r) for r in results],
     }
     print(
-        f"[wam-eval] {policy}/{a.strategy} +{a.extra_latency * 1000:.0f} ms: {n_ok}/{len(results)} successes "
+        f"[wam-eval] {policy}/{a.smoother_strategy} +{a.extra_latency * 1000:.0f} ms: {n_ok}/{len(results)} successes "
         f"({summary['success_rate']:.0%}) in {summary['wall_s']} s"
     )
     if a.json:

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from wam_ros.apps.graph import GRAPHS, GraphOptions, NodeSpec
+from wam_ros.apps.graph import GRAPHS, NodeSpec, add_options, options_from_args
 from wam_ros.resources import share_dir, share_path
 
 
@@ -184,24 +184,11 @@ def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-graph", description=__doc__.splitlines()[0])
     ap.add_argument("graph", choices=sorted(GRAPHS))
-    ap.add_argument("--policy", default=GraphOptions.policy)
-    ap.add_argument("--checkpoint", default=GraphOptions.checkpoint)
-    ap.add_argument("--server-url", default=GraphOptions.server_url)
-    ap.add_argument("--output", default=GraphOptions.output)
-    ap.add_argument("--strategy", default=GraphOptions.smoother_strategy)
-    ap.add_argument("--use-sim-time", action="store_true")
+    add_options(ap, "policy", "checkpoint", "server_url", "output", "controller", "smoother_strategy", "use_sim_time")
     add_set_argument(ap)
     ap.add_argument("--log-dir", default=None)
     args = ap.parse_args(argv)
-    opts = GraphOptions(
-        use_sim_time=args.use_sim_time,
-        policy=args.policy,
-        checkpoint=args.checkpoint,
-        server_url=args.server_url,
-        output=args.output,
-        smoother_strategy=args.strategy,
-        extra_params=parse_set(args.set),
-    )
+    opts = options_from_args(args, extra_params=parse_set(args.set))
     stop_on_termination_signals()
     runner = GraphRunner(GRAPHS[args.graph](opts), log_dir=args.log_dir)
     for s in runner.skipped:

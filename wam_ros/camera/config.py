@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from wam_ros.params import ParameterError, check_fields, param
 
 SOURCES = ("realsense", "opencv")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -26,18 +27,23 @@ class CameraConfig:
     """
 
     name: str
-    source: str = "opencv"
-    device: str = ""
-    recording: str = ""
-    loop: bool = False
-    realtime: bool = True
-    width: int = 640
-    height: int = 480
-    fps: float = 30.0
-    depth: bool = False
-    frame_id: str = ""
-    calibration: str = ""
-    read_timeout: float = 2.0
+    # Each setting is defined once, here; camera_node declares them as '<name>.<field>' parameters.
+    source: str = param("opencv", "Camera driver", choices=SOURCES)
+    device: str = param(
+        "",
+        "opencv: index (0), /dev/videoN, video file, RTSP URL or GStreamer pipeline; "
+        "realsense: serial number ('' = first device). String or integer",
+    )
+    recording: str = param("", "realsense: play this .db3/.bag recording instead of a live device")
+    loop: bool = param(False, "Loop a video file or recording at its end")
+    realtime: bool = param(True, "Play files/recordings at their recorded rate (else as fast as possible)")
+    width: int = param(640, "Colour width [px] (0 = device/file default)", range=(0, 8192))
+    height: int = param(480, "Colour height [px] (0 = device/file default)", range=(0, 8192))
+    fps: float = param(30.0, "Frame rate [Hz] (0 = device/file default)", range=(0.0, 1000.0))
+    depth: bool = param(False, "Publish depth aligned to colour (realsense only)")
+    frame_id: str = param("", "header.frame_id ('' = <name>_color_optical_frame)")
+    calibration: str = param("", "ROS camera_calibration YAML for CameraInfo ('' = device intrinsics)")
+    read_timeout: float = param(2.0, "No frame for this long = disconnected, reconnect [s]", range=(0.05, 60.0))
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -46,12 +52,12 @@ class CameraConfig:
             raise ValueError(f"camera '{self.name}': source '{self.source}' must be one of {list(SOURCES)}")
         for key in ("width", "height"):
             v = getattr(self, key)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 8192:
-                raise ValueError(f"camera '{self.name}': {key} = {v!r} must be an integer in [0, 8192]")
-        if not isinstance(self.fps, (int, float)) or math.isnan(self.fps) or not 0 <= self.fps <= 1000:
-            raise ValueError(f"camera '{self.name}': fps = {self.fps!r} must be in [0, 1000]")
-        if not 0.05 <= self.read_timeout <= 60:
-            raise ValueError(f"camera '{self.name}': read_timeout = {self.read_timeout!r} must be in [0.05, 60] s")
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise ValueError(f"camera '{self.name}': {key} = {v!r} must be an integer")
+        try:
+            check_fields(self)  # the ranges of the fields above
+        except ParameterError as exc:
+            raise ValueError(f"camera '{self.name}': {exc}") from None
         if self.source == "opencv" and not self.device:
             raise ValueError(f"camera '{self.name}': an opencv camera needs 'device' (index, path, file or URL)")
         if self.depth and self.source != "realsense":

@@ -31,6 +31,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from wam_ros.camera import CameraConfig, Frame, open_source
 from wam_ros.camera.camera_info import CalibrationError, CameraCalibration, load_calibration, uncalibrated
 from wam_ros.camera.capture import CaptureThread
+from wam_ros.params import camera_node as camera_node_params
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import camera_info_msg, image_to_msg
@@ -38,19 +39,7 @@ from wam_ros.ros.node_runtime import run_node
 from wam_ros.ros.parameters import Param, ParameterError, declare_params
 from wam_ros.ros.qos import SENSOR
 
-PARAMS: list[Param] = [
-    Param("camera_names", ["camera"], "Cameras to run; each has its own '<name>.*' parameters"),
-    Param("retry_initial", 0.5, "Seconds before the first retry of an absent camera (doubles each time)", (0.01, 60.0)),
-    Param("retry_max", 10.0, "Longest wait between retries of an absent camera [s]", (0.01, 600.0)),
-    Param("diagnostics_period", 1.0, "Period of /diagnostics reports [s]", (0.05, 60.0)),
-    Param("stale_after", 1.0, "A streaming camera with no frame for this long is reported WARN [s]", (0.01, 60.0)),
-]
-
-
-DEVICE_HELP = (
-    "opencv: index (0), /dev/videoN, video file, RTSP URL or GStreamer pipeline; "
-    "realsense: serial number ('' = first device). String or integer"
-)
+PARAMS = camera_node_params.PARAMS  # defined once, in wam_ros.params.camera_node
 
 
 def camera_params(name: str) -> list[Param]:
@@ -59,19 +48,10 @@ def camera_params(name: str) -> list[Param]:
     ``<name>.device`` is declared separately with dynamic typing, so that both
     ``device: 0`` and ``device: "0"`` (and numeric serial numbers) work.
     """
-    return [
-        Param(f"{name}.source", "opencv", "Camera driver", choices=("opencv", "realsense")),
-        Param(f"{name}.recording", "", "realsense: play this .db3/.bag recording instead of a live device"),
-        Param(f"{name}.loop", False, "Loop a video file or recording at its end"),
-        Param(f"{name}.realtime", True, "Play files/recordings at their recorded rate (else as fast as possible)"),
-        Param(f"{name}.width", 640, "Colour width [px] (0 = device/file default)", (0, 8192)),
-        Param(f"{name}.height", 480, "Colour height [px] (0 = device/file default)", (0, 8192)),
-        Param(f"{name}.fps", 30.0, "Frame rate [Hz] (0 = device/file default)", (0.0, 1000.0)),
-        Param(f"{name}.depth", False, "Publish depth aligned to colour (realsense only)"),
-        Param(f"{name}.frame_id", "", "header.frame_id ('' = <name>_color_optical_frame)"),
-        Param(f"{name}.calibration", "", "ROS camera_calibration YAML for CameraInfo ('' = device intrinsics)"),
-        Param(f"{name}.read_timeout", 2.0, "No frame for this long = disconnected, reconnect [s]", (0.05, 60.0)),
-    ]
+    return camera_node_params.camera_params(name, exclude=("device",))
+
+
+DEVICE = next(p for p in camera_node_params.CAMERA_PARAMS if p.name == "device")
 
 
 class _Camera:
@@ -123,7 +103,9 @@ class CameraNode(GuardedNode):
             values = declare_params(self, camera_params(name))
             settings = {k.split(".", 1)[1]: v for k, v in values.items()}
             device = self.declare_parameter(
-                f"{name}.device", "", ParameterDescriptor(description=DEVICE_HELP, dynamic_typing=True, read_only=True)
+                f"{name}.device",
+                DEVICE.default,
+                ParameterDescriptor(description=DEVICE.description, dynamic_typing=True, read_only=True),
             ).value
             if not isinstance(device, (str, int)) or isinstance(device, bool):
                 raise ParameterError(f"parameter '{name}.device' = {device!r}: must be a string or an integer")

@@ -28,6 +28,7 @@ from wam_ros.camera.multi_camera_sync import CameraSynchronizer, SyncedFrames
 from wam_ros.dataset.lerobot_v3 import DatasetError, DatasetSpec
 from wam_ros.dataset.recording import Inputs, RecorderState, RecordingSession
 from wam_ros.dataset.writer import LeRobotDatasetWriter
+from wam_ros.params import episode_recorder_node as episode_recorder_node_params
 from wam_ros.recording.controls import KEYS_HELP, AutoRecorder, control_for_key
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
 from wam_ros.robot.trajectory import TrajectoryError
@@ -35,48 +36,14 @@ from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import ImageConversionError, image_from_msg
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, ParameterError, declare_params
+from wam_ros.ros.parameters import ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 from wam_ros.teleop.keyboard import TerminalKeyReader
 
-PARAMS = [
-    *ROBOT_PARAMS,
-    Param("dataset_root", "outputs/datasets/teleop", "dataset directory (created; appended to if it exists)"),
-    Param("fps", 15, "recording rate [frames/s] (LeRobot fps)", range=(1, 120)),
-    Param("cameras", ["scene", "wrist"], "camera names; images from camera_topic with {name} filled in"),
-    Param("camera_topic", "camera/{name}/color/image_raw", "image topic pattern (rgb8)"),
-    Param("sync_slop", 0.03, "max stamp spread within one camera set [s]", range=(0.0, 1.0)),
-    Param("sync_max_age", 0.25, "max age of a camera frame at recording time [s]", range=(0.01, 5.0)),
-    Param("max_state_age", 0.1, "max age of /joint_states at recording time [s]", range=(0.01, 5.0)),
-    Param("command_topic", "wam/command", "the command reference to record as the action"),
-    Param("command_timeout", 0.5, "a command stops being the action this long after its last point [s]; "
-          "then the action is the measured position (the arm holds)", range=(0.0, 10.0)),
-    Param("instruction_topic", "wam/instruction", "std_msgs/String language instruction (the LeRobot task)"),
-    Param("mode", "manual", "manual: services/keys; auto: start on a new sim episode, save on success",
-          choices=("manual", "auto")),
-    Param("auto_start", "first_command",
-          "auto mode: first_command starts an episode at the teleoperator's first command after a sim reset (no "
-          "idle lead-in); reset starts it at the reset, the arm still at rest, so frame 0 shows the moment the "
-          "target is chosen (scripted collection for policies that must read the instruction)",
-          choices=("first_command", "reset")),
-    Param("scene_state_topic", "sim/scene_state", "auto mode: the simulator's JSON scene state"),
-    Param("safety_state_topic", "/wam/safety_state",
-          "auto mode: start episodes only while the safety bridge is ARMED or ACTIVE ('' = don't wait)"),
-    Param("reset_service", "/sim_robot_node/reset", "auto mode: Trigger called after each saved episode ('' none)"),
-    Param("num_episodes", 0, "auto mode: stop after this many saved episodes (0 = unlimited)", range=(0, 100000)),
-    Param("success_hold", 0.5, "auto mode: keep recording this long after success [s]", range=(0.0, 10.0)),
-    Param("max_episode_time", 60.0, "save an episode when it reaches this length [s] (0 = unlimited)",
-          range=(0.0, 3600.0)),
-    Param("enable_keyboard", False, "read LeRobot-style keys from this terminal (needs a TTY)"),
-    Param("vcodec", "libx264", "PyAV video encoder (falls back to libsvtav1/mpeg4 if missing)",
-          choices=("libx264", "libsvtav1", "mpeg4")),
-    Param("crf", 30, "video quality (lower = better, larger)", range=(0, 51)),
-    Param("preset", "veryfast", "x264 speed preset (CPU vs size)",
-          choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")),
-]
+PARAMS = episode_recorder_node_params.PARAMS  # defined once, in wam_ros.params.episode_recorder_node
 
 
 class EpisodeRecorderNode(GuardedNode):

@@ -18,33 +18,20 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.params import expert_policy_node as expert_policy_node_params
 from wam_ros.policies.base import Observation, PolicyError
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, declare_params
+from wam_ros.ros.parameters import declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.sim.scripted_expert import ScriptedExpertPolicy
 
-PARAMS: list[Param] = [
-    *ROBOT_PARAMS,
-    Param("horizon", 16, "actions per chunk", range=(1, 256)),
-    Param("action_period", 0.1, "s between consecutive actions of a chunk", range=(0.01, 1.0)),
-    Param("inference_period", 0.4, "s between chunks (node clock)", range=(0.02, 10.0)),
-    Param(
-        "extra_latency",
-        0.0,
-        "s added before publishing each chunk (imitates a slow policy)",
-        range=(0.0, 10.0),
-        dynamic=True,
-    ),
-    Param("speed", 0.25, "end-effector speed of the expert (m/s)", range=(0.01, 1.0)),
-    Param("max_state_age", 0.5, "s: skip a cycle when the newest joint state is older than this", (0.01, 10.0)),
-]
+PARAMS = expert_policy_node_params.PARAMS  # defined once, in wam_ros.params.expert_policy_node
 
 
 class ExpertPolicyNode(GuardedNode):

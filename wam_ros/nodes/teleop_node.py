@@ -25,15 +25,16 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.params import teleop_node as teleop_node_params
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, ParameterError, declare_params
+from wam_ros.ros.parameters import ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.teleop.diff_ik import DiffIK
 from wam_ros.teleop.joy_mapping import JoyMapping, JoyMappingError
@@ -41,43 +42,7 @@ from wam_ros.teleop.leader_arm import LeaderArmError, LeaderArmMapping
 from wam_ros.teleop.limits import inner_limits
 from wam_ros.teleop.twist_integrator import TwistIntegrator
 
-PARAMS = [
-    *ROBOT_PARAMS,
-    Param("source", "joy", "who drives the arm", choices=("leader_arm", "joy", "expert")),
-    Param("rate", 30.0, "command rate for leader_arm/joy [Hz]", range=(1.0, 500.0)),
-    Param("command_lead", 0.1, "leader_arm/joy: time_from_start of the streamed point [s]", range=(0.005, 1.0)),
-    Param("command_topic", "wam/command", "JointTrajectory output (to the safety bridge)"),
-    Param("input_timeout", 0.25, "leader/joy input older than this stops commanding [s]", range=(0.01, 5.0)),
-    Param("velocity_fraction", 0.5, "share of each joint's velocity limit teleop may use", range=(0.01, 1.0),
-          dynamic=True),
-    Param("limit_margin", 0.05, "stay this far inside position limits [rad|m]", range=(0.0, 0.5)),
-    # leader arm
-    Param("leader_topic", "leader/joint_states", "leader arm JointState"),
-    Param("leader_joints", [""], "leader joint driving each follower joint (actuated order); [''] = same names"),
-    Param("leader_offsets", [0.0], "follower = sign * leader + offset; [0.0] = all zero"),
-    Param("leader_signs", [1.0], "per-joint sign/scale; [1.0] = all +1"),
-    # joy
-    Param("joy_topic", "joy", "sensor_msgs/Joy input"),
-    Param("deadman_topic", "wam/deadman", "std_msgs/Bool heartbeat of the deadman button (joy)"),
-    Param("joy_axes", [1, 0, 4, -1, -1, 3], "axis index for vx vy vz wx wy wz (-1: none)"),
-    Param("joy_scales", [1.0, 1.0, 1.0, 1.0, 1.0, 1.0], "signed scale per twist component"),
-    Param("joy_deadzone", 0.1, "axis deadzone", range=(0.0, 0.9)),
-    Param("max_linear", 0.1, "max end-effector speed [m/s]", range=(0.001, 1.0), dynamic=True),
-    Param("max_angular", 0.5, "max end-effector angular speed [rad/s]", range=(0.01, 3.0), dynamic=True),
-    Param("deadman_button", 4, "Joy button that must be held", range=(0, 64)),
-    Param("gripper_open_button", 1, "Joy button opening the gripper (-1: none)", range=(-1, 64)),
-    Param("gripper_close_button", 0, "Joy button closing the gripper (-1: none)", range=(-1, 64)),
-    Param("gripper_speed", 0.02, "gripper speed while a gripper button is held [m/s]", range=(0.0, 1.0)),
-    Param("ik_damping", 0.05, "damped least squares lambda", range=(1e-4, 1.0)),
-    # expert
-    Param("scene_state_topic", "sim/scene_state", "expert: the simulator's JSON scene state"),
-    Param("expert_rate", 5.0, "expert: replanning rate [Hz]", range=(0.5, 50.0)),
-    Param("expert_horizon", 8, "expert: points per command", range=(1, 64)),
-    Param("expert_period", 0.1, "expert: seconds between points", range=(0.01, 1.0)),
-    Param("expert_speed", 0.25, "expert: end-effector speed [m/s]", range=(0.01, 1.0)),
-    Param("max_start_step", 0.05, "expert: first point at most this far from the measured position [rad|m]",
-          range=(0.001, 1.0)),
-]
+PARAMS = teleop_node_params.PARAMS  # defined once, in wam_ros.params.teleop_node
 
 
 class TeleopNode(GuardedNode):

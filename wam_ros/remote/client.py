@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 SERVER_NAME = "wam-serve"
 DEFAULT_PORT = 8000  # openpi's default
+DEFAULT_URL = f"ws://127.0.0.1:{DEFAULT_PORT}"  # a server on this machine (wam-serve's default bind)
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Non-openpi request fields, only sent to servers that announce support in their metadata.
 CTRL_KEY = "__ctrl__"  # {"__ctrl__": "reset"} -> {"__ack__": "reset"}
@@ -252,7 +253,7 @@ class RemotePolicy(Policy):
 
     def __init__(
         self,
-        url: str = f"ws://127.0.0.1:{DEFAULT_PORT}",
+        url: str = DEFAULT_URL,
         *,
         spec: PolicySpec | None = None,
         joint_names: Sequence[str] | None = None,

@@ -13,20 +13,35 @@ from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from wam_ros.apps.graph import GraphOptions, NodeSpec
+from wam_ros.apps.graph import OPTIONS, GraphOptions, NodeSpec, option_arg
+from wam_ros.params import Param
 from wam_ros.resources import share_path
 
-#: Launch arguments shared by the graphs: name -> (default, description).
+
+def _launch_default(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _launch_description(p: Param) -> str:
+    if not p.choices:
+        return p.description
+    return f"{p.description}: " + " | ".join(c or "''" for c in p.choices)
+
+
+#: Launch arguments shared by the graphs: name -> (default, description); every GraphOptions
+#: field's comes from its definition (wam_ros.apps.graph), so launch and wam-graph cannot drift.
 COMMON_ARGUMENTS: dict[str, tuple[str, str]] = {
     "namespace": ("", "namespace for every wam_ros node"),
-    "use_sim_time": ("false", "use /clock (simulation or bag replay)"),
-    "policy": ("tiny_wam", "policy backend: tiny_wam | remote | replay | expert"),
-    "checkpoint": ("checkpoints/tiny_wam", "tiny_wam checkpoint directory (relative to the package share dir)"),
-    "server_url": ("ws://127.0.0.1:8000", "policy server for policy:=remote (wam-serve, openpi servers)"),
-    "output": ("dry_run", "safety bridge output: dry_run | jtc_topic | jtc_action | forward"),
-    "controller": ("arm_controller", "ros2_control controller the safety bridge commands"),
-    "strategy": ("rtc_blend", "chunk smoother strategy: latest | temporal_ensemble | rtc_blend"),
+    **{
+        option_arg(name): (_launch_default(p.default), _launch_description(p))
+        for name, p in OPTIONS.items()
+    },
     "rviz": ("false", "start RViz with config/wam.rviz"),
+}
+
+#: The allowed values of the arguments that have a choice list (the launch system refuses others).
+ARGUMENT_CHOICES: dict[str, list[str]] = {
+    option_arg(name): list(p.choices) for name, p in OPTIONS.items() if p.choices is not None
 }
 
 
@@ -42,31 +57,32 @@ def flag(context: Any, name: str) -> bool:
 
 
 def declare_arguments(names: list[str], overrides: dict[str, str] | None = None) -> list[DeclareLaunchArgument]:
+    """DeclareLaunchArgument for each of ``names`` (COMMON_ARGUMENTS), ``overrides`` replacing defaults."""
     overrides = overrides or {}
-    return [
-        DeclareLaunchArgument(
-            n, default_value=overrides.get(n, COMMON_ARGUMENTS[n][0]), description=COMMON_ARGUMENTS[n][1]
+    out = []
+    for n in names:
+        kw: dict[str, Any] = {"choices": ARGUMENT_CHOICES[n]} if n in ARGUMENT_CHOICES else {}
+        out.append(
+            DeclareLaunchArgument(
+                n, default_value=overrides.get(n, COMMON_ARGUMENTS[n][0]), description=COMMON_ARGUMENTS[n][1], **kw
+            )
         )
-        for n in names
-    ]
+    return out
 
 
 def options_from_context(context: Any, **fixed: Any) -> GraphOptions:
-    """GraphOptions from the launch arguments that were declared."""
-
-    def arg(name: str, default: str) -> str:
-        return context.launch_configurations.get(name, default)
-
-    return GraphOptions(
-        use_sim_time=flag(context, "use_sim_time"),
-        policy=arg("policy", GraphOptions.policy),
-        checkpoint=arg("checkpoint", GraphOptions.checkpoint),
-        server_url=arg("server_url", GraphOptions.server_url),
-        output=arg("output", GraphOptions.output),
-        controller=arg("controller", GraphOptions.controller),
-        smoother_strategy=arg("strategy", GraphOptions.smoother_strategy),
-        **fixed,
-    )
+    """GraphOptions from the launch arguments that were declared (the others keep their defaults)."""
+    values: dict[str, Any] = {}
+    for name, p in OPTIONS.items():
+        arg = option_arg(name)
+        if arg not in context.launch_configurations:
+            continue
+        if isinstance(p.default, bool):
+            values[name] = flag(context, arg)
+        else:
+            values[name] = type(p.default)(context.launch_configurations[arg])
+            p.check(values[name])
+    return GraphOptions(**{**values, **fixed})
 
 
 def node_action(spec: NodeSpec, namespace: str = "") -> Node:

@@ -1,46 +1,24 @@
-"""Declare node parameters from one typed spec: description, range, choices.
+"""Declare node parameters from their one definition: description, range, choices.
 
-Every node lists its parameters as ``Param`` values; ``declare_params`` declares them
-with ParameterDescriptors (so ``ros2 param describe`` shows ranges), refuses a bad
-value at start with a ``ParameterError`` naming it, and guards run-time changes of
-``dynamic`` parameters with the same checks.
+Every node's parameters are ``Param`` values defined in the ROS-free ``wam_ros.params``
+(``wam_ros.params.<node>``); ``declare_params`` declares them with ParameterDescriptors
+(so ``ros2 param describe`` shows ranges), refuses a bad value at start with a
+``ParameterError`` naming it, and guards run-time changes of ``dynamic`` parameters with
+the same checks.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from wam_ros.params import Param, ParameterError
 
-class ParameterError(ValueError):
-    """A parameter value was refused; the message names the parameter."""
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    default: Any
-    description: str
-    range: tuple[float, float] | None = None  # inclusive
-    choices: tuple[str, ...] | None = None
-    dynamic: bool = False  # may be changed at run time (otherwise read-only)
-
-    def check(self, value: Any) -> None:
-        """Raise ParameterError when ``value`` is outside the declared range/choices."""
-        if self.choices is not None and value not in self.choices:
-            raise ParameterError(f"parameter '{self.name}' = {value!r}: must be one of {list(self.choices)}")
-        if self.range is not None:
-            values = value if isinstance(value, (list, tuple)) else [value]
-            lo, hi = self.range
-            for v in values:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or not lo <= v <= hi:
-                    raise ParameterError(f"parameter '{self.name}' = {value!r}: must be within [{lo}, {hi}]")
+__all__ = ["Param", "ParameterError", "declare_params"]
 
 
 def _descriptor(p: Param) -> ParameterDescriptor:
@@ -52,7 +30,7 @@ def _descriptor(p: Param) -> ParameterDescriptor:
         else:
             d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
     if p.choices is not None:
-        d.additional_constraints = f"one of {list(p.choices)}"
+        d.additional_constraints = p.constraint
     return d
 
 

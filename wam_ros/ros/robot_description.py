@@ -2,23 +2,19 @@
 
 ``robot_description`` (URDF XML, as robot_state_publisher takes it) wins; otherwise
 ``urdf_path`` (default: the bundled arm). ``joint_limits_path`` adds acceleration and
-jerk limits (MoveIt layout).
+jerk limits (MoveIt layout). The parameters are defined in ``wam_ros.params.robot``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from wam_ros.params import ParameterError
+from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.resources import resolve
-from wam_ros.robot.model import DEFAULT_JOINT_LIMITS, DEFAULT_URDF, RobotModel, RobotModelError
-from wam_ros.ros.parameters import Param, ParameterError
+from wam_ros.robot.model import RobotModel, RobotModelError
 
-ROBOT_PARAMS = [
-    Param("robot_description", "", "URDF XML of the robot; empty: load urdf_path"),
-    Param("urdf_path", DEFAULT_URDF, "URDF file (absolute, or relative to the package share dir)"),
-    Param("joint_limits_path", DEFAULT_JOINT_LIMITS, "MoveIt-style joint_limits.yaml with acceleration/jerk limits"),
-    Param("ee_link", "tool0", "end-effector link for kinematics and the Cartesian checks"),
-]
+__all__ = ["ROBOT_PARAMS", "load_robot_model"]
 
 
 def load_robot_model(values: dict[str, Any]) -> RobotModel:

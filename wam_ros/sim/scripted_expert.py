@@ -22,14 +22,19 @@ from wam_ros.sim.reach_task import TaskConfig, goal_point
 
 DOWN = np.array([0.0, 0.0, -1.0])
 
+# The expert's defaults, defined here once: expert_policy_node and teleop_node (source=expert) take theirs from them.
+DEFAULT_HORIZON = 24  # actions per chunk
+DEFAULT_PERIOD = 0.1  # [s] between consecutive actions
+DEFAULT_SPEED = 0.15  # [m/s] end-effector speed along the path
+
 
 class ScriptedExpert:
     def __init__(
         self,
         robot: RobotModel,
-        horizon: int = 24,
-        period: float = 0.1,
-        speed: float = 0.15,
+        horizon: int = DEFAULT_HORIZON,
+        period: float = DEFAULT_PERIOD,
+        speed: float = DEFAULT_SPEED,
         approach_height: float = 0.1,
         gripper_open: float | None = None,
         task: TaskConfig | None = None,

@@ -1,0 +1,73 @@
+"""safety_bridge_node's parameters (the node: ``wam_ros.nodes.safety_bridge_node``).
+
+The check and watchdog defaults are those of the core it configures
+(``wam_ros.safety.checks.SafetyConfig``, ``wam_ros.safety.supervisor.SupervisorConfig``);
+the ranges here are the node's sanity limits on top of the core's own checks.
+"""
+
+from __future__ import annotations
+
+from wam_ros.params import Param
+from wam_ros.params.robot import ROBOT_PARAMS
+from wam_ros.safety.checks import SafetyConfig
+from wam_ros.safety.supervisor import SupervisorConfig
+
+#: ``output`` -> the controller commanded when ``controller`` is empty.
+DEFAULT_CONTROLLER = {"jtc_topic": "arm_controller", "jtc_action": "arm_controller",
+                      "forward": "forward_position_controller", "dry_run": "arm_controller"}  # fmt: skip
+OUTPUTS = tuple(DEFAULT_CONTROLLER)
+DEADMAN_MODES = ("off", "bool", "joy")
+
+
+def controller_for(output: str, controller: str = "") -> str:
+    """The controller the bridge commands: ``controller``, or the default of ``output`` when empty."""
+    return controller or DEFAULT_CONTROLLER[output]
+
+
+_S, _V = SafetyConfig, SupervisorConfig
+
+PARAMS: list[Param] = [
+    Param("output", OUTPUTS[0], "where commands go", choices=OUTPUTS),
+    Param("controller", "", "controller name; empty: the output's default ("
+          + ", ".join(f"{o}: {c}" for o, c in DEFAULT_CONTROLLER.items()) + ")"),
+    Param("controller_joints", "", "comma-separated controller joint order; empty: the robot's actuated joints"),
+    Param("autostart", True, "configure and activate at start (no lifecycle manager needed)"),
+    Param("command_topic", "/wam/command", "input: trajectory_msgs/JointTrajectory (trajectory or stream mode)"),
+    Param("joint_states_topic", "/joint_states", "input: measured state"),
+    Param("estop_topic", "/wam/estop", "input: std_msgs/Bool, true = e-stop (latches)"),
+    Param("safety_state_topic", "/wam/safety_state", "output: std_msgs/String, latched"),
+    Param("deadman", DEADMAN_MODES[0], "deadman input for teleop", choices=DEADMAN_MODES),
+    Param("deadman_topic", "/wam/deadman", "std_msgs/Bool (deadman=bool) or sensor_msgs/Joy (deadman=joy)"),
+    Param("deadman_button", 4, "Joy button index that must be held (deadman=joy)", range=(0, 63)),
+    Param("deadman_timeout", _V.deadman_timeout, "s: deadman heartbeat older than this counts as released",
+          range=(0.01, 5.0)),
+    Param("output_rate", _V.max_output_rate, "Hz: watchdog tick, forward-output sampling, max command output rate",
+          range=(1.0, 1000.0)),
+    Param("command_timeout", _V.command_timeout, "s without a command while ACTIVE -> controlled stop",
+          range=(0.01, 10.0)),
+    Param("joint_state_timeout", _V.joint_state_timeout, "s: older joint states -> FAULT; arming refused",
+          range=(0.005, 10.0)),
+    Param("max_start_deviation", _V.max_start_deviation, "rad|m: first command's first point vs measured position",
+          range=(0.001, 3.2)),
+    Param("max_tracking_error", _S.max_tracking_error, "rad|m: a point further from the measured position -> FAULT",
+          range=(0.001, 3.2)),
+    Param("position_margin", _S.position_margin, "rad kept from revolute joint limits (inside: clamped)",
+          range=(0.0, 0.5)),
+    Param("prismatic_margin", _S.prismatic_margin, "m kept from prismatic joint limits", range=(0.0, 0.05)),
+    Param("velocity_scale", _S.velocity_scale, "fraction of the URDF velocity limits allowed", range=(0.01, 1.0)),
+    Param("acceleration_scale", _S.acceleration_scale, "fraction of the acceleration limits allowed",
+          range=(0.01, 1.0)),
+    Param("velocity_reject_ratio", _S.velocity_reject_ratio, "requested/allowed velocity above this -> reject + FAULT",
+          range=(1.0, 100.0)),
+    Param("min_point_spacing", _S.min_point_spacing, "s: minimum spacing of output points (and hold time)",
+          range=(0.001, 1.0)),
+    Param("stop_step", _S.stop_step, "s: spacing of braking points", range=(0.005, 1.0)),
+    Param("max_command_age", _S.max_command_age, "s: commands stamped earlier are dropped as stale",
+          range=(0.01, 60.0)),
+    Param("max_future", _S.max_future, "s: commands stamped further ahead are dropped", range=(0.0, 60.0)),
+    Param("cartesian_box_enabled", False, "check the end effector against cartesian_box"),
+    Param("cartesian_box", [-1.0, 1.0, -1.0, 1.0, -0.05, 1.5], "[xmin, xmax, ymin, ymax, zmin, zmax] in base_link (m)"),
+    Param("speed_scaling", 1.0, "0-1: slows every command down (0 = stop)", range=(0.0, 1.0), dynamic=True),
+    Param("diagnostics_period", 1.0, "s between /diagnostics reports", range=(0.1, 60.0)),
+    *ROBOT_PARAMS,
+]
