@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from wam_ros.dataset import DatasetError, DatasetSpec, LeRobotDatasetReader, LeRobotDatasetWriter
-from wam_ros.dataset.lerobot_v3 import aggregate_stats, feature_stats
+from wam_ros.dataset.stats import aggregate_stats, feature_stats
 
 JOINTS = tuple(f"j{i}" for i in range(7))
 CAMS = {"scene": (48, 64), "wrist": (32, 32)}

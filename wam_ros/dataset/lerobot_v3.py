@@ -1,12 +1,13 @@
 """LeRobotDataset v3.0 on-disk format: paths, features, info.json, tasks and statistics.
 
-Mirrors huggingface/lerobot ``src/lerobot/datasets/utils.py`` (CODEBASE_VERSION
+Mirrors huggingface/lerobot 0.6 ``src/lerobot/datasets/utils.py`` (CODEBASE_VERSION
 "v3.0"): many episodes per file, addressed by ``chunk-XXX/file-XXX`` indices and
-relational per-episode metadata in ``meta/episodes``. Only pyarrow and numpy here.
+relational per-episode metadata in ``meta/episodes``. Only pyarrow, numpy and PyAV here;
+statistics are in ``stats.py``.
 
     meta/info.json                                  schema, fps, path templates, totals
     meta/stats.json                                 global feature statistics
-    meta/tasks.parquet                              task string (pandas index) -> task_index
+    meta/tasks.parquet                              task string (pandas index named 'task') -> task_index
     meta/episodes/chunk-000/file-000.parquet        one row per episode (lengths, offsets, stats)
     data/chunk-000/file-000.parquet                 one row per frame
     videos/<video key>/chunk-000/file-000.mp4       episodes concatenated, per camera
@@ -21,6 +22,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from wam_ros.dataset import video
+from wam_ros.dataset.errors import DatasetError
 
 CODEBASE_VERSION = "v3.0"
 DEFAULT_CHUNK_SIZE = 1000  # max files per chunk directory
@@ -45,11 +49,6 @@ DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
     "index": {"dtype": "int64", "shape": [1], "names": None},
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
-STAT_NAMES = ("min", "max", "mean", "std", "count")
-
-
-class DatasetError(RuntimeError):
-    """The dataset on disk or a value given to the writer is unusable; the message says what."""
 
 
 def video_key(camera: str) -> str:
@@ -64,13 +63,16 @@ class DatasetSpec:
     joint_names: tuple[str, ...]
     cameras: dict[str, tuple[int, int]] = field(default_factory=dict)
     robot_type: str = "wam_arm"
-    vcodec: str = "libx264"  # PyAV encoder; stored as the codec's short name in info.json
+    #: PyAV encoder or LeRobot's name for it (h264, av1). LeRobot 0.6 defaults to AV1 (libsvtav1); the writer
+    #: falls back to libx264 where PyAV lacks it, and appends to an existing dataset in the codec it holds.
+    vcodec: str = video.LEROBOT_DEFAULT_ENCODER
     crf: int = 30
     gop: int = 2  # LeRobot's default: a keyframe every 2 frames keeps random access cheap
-    preset: str = "veryfast"
+    preset: str = "veryfast"  # x264's; SVT-AV1 runs LeRobot's preset 12
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        object.__setattr__(self, "vcodec", video.encoder_name(self.vcodec))
         try:
             cams = {str(c): (int(hw[0]), int(hw[1])) for c, hw in self.cameras.items()}
         except (TypeError, ValueError, IndexError) as exc:
@@ -87,8 +89,9 @@ class DatasetSpec:
             if h <= 0 or w <= 0 or h % 2 or w % 2:
                 raise DatasetError(f"camera '{cam}': size {w}x{h} must be positive and even (yuv420p video)")
 
-    def features(self) -> dict[str, dict[str, Any]]:
-        """info.json ``features``: the LeRobot keys this dataset stores."""
+    def features(self, codec: str | None = None) -> dict[str, dict[str, Any]]:
+        """info.json ``features``: the LeRobot keys this dataset stores (videos encoded with ``codec``)."""
+        codec = codec or self.vcodec
         names = list(self.joint_names)
         feats: dict[str, dict[str, Any]] = {}
         for cam, (h, w) in self.cameras.items():
@@ -96,16 +99,7 @@ class DatasetSpec:
                 "dtype": "video",
                 "shape": [h, w, 3],
                 "names": ["height", "width", "channels"],
-                "info": {
-                    "video.height": h,
-                    "video.width": w,
-                    "video.codec": codec_short_name(self.vcodec),
-                    "video.pix_fmt": "yuv420p",
-                    "video.is_depth_map": False,
-                    "video.fps": self.fps,
-                    "video.channels": 3,
-                    "has_audio": False,
-                },
+                "info": video.video_info(codec, h, w, self.fps, self.crf, self.gop, self.preset),
             }
         feats[STATE_KEY] = {"dtype": "float32", "shape": [len(names)], "names": names}
         feats[ACTION_KEY] = {"dtype": "float32", "shape": [len(names)], "names": names}
@@ -113,7 +107,9 @@ class DatasetSpec:
         feats.update({k: dict(v) for k, v in DEFAULT_FEATURES.items()})
         return feats
 
-    def empty_info(self, data_files_size_in_mb: float, video_files_size_in_mb: float) -> dict[str, Any]:
+    def empty_info(
+        self, data_files_size_in_mb: float, video_files_size_in_mb: float, codec: str | None = None
+    ) -> dict[str, Any]:
         return {
             "codebase_version": CODEBASE_VERSION,
             "robot_type": self.robot_type,
@@ -127,7 +123,7 @@ class DatasetSpec:
             "splits": {},
             "data_path": DATA_PATH,
             "video_path": VIDEO_PATH if self.cameras else None,
-            "features": self.features(),
+            "features": self.features(codec),
         }
 
     @classmethod
@@ -141,8 +137,15 @@ class DatasetSpec:
         return cls(int(info["fps"]), tuple(feats[STATE_KEY]["names"]), cams, info.get("robot_type") or "")
 
 
-def codec_short_name(encoder: str) -> str:
-    return {"libx264": "h264", "libsvtav1": "av1", "libaom-av1": "av1", "mpeg4": "mpeg4"}.get(encoder, encoder)
+def dataset_encoder(info: dict[str, Any]) -> str | None:
+    """The PyAV encoder of the videos a dataset already holds (None: no cameras)."""
+    codecs = {f.get("info", {}).get("video.codec") for f in info["features"].values() if f.get("dtype") == "video"}
+    codecs.discard(None)
+    if not codecs:
+        return None
+    if len(codecs) > 1:
+        raise DatasetError(f"the dataset's cameras use different codecs {sorted(codecs)}; cannot append")
+    return video.encoder_name(codecs.pop())
 
 
 def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int = DEFAULT_CHUNK_SIZE) -> tuple[int, int]:
@@ -154,20 +157,33 @@ def next_chunk_file(chunk_index: int, file_index: int, chunks_size: int = DEFAUL
 
 # ---------------------------------------------------------------------------- parquet schemas
 def data_schema(spec: DatasetSpec) -> pa.Schema:
-    """Frame table; fixed-size lists match HF ``Sequence(length=J, float32)`` as LeRobot declares them."""
+    """Frame table as LeRobot 0.6 writes it through HF ``datasets``: fixed-size lists for vectors
+    (``Sequence(length=J, float32)``) and the ``huggingface`` schema metadata naming each column's type."""
     j = len(spec.joint_names)
-    return pa.schema(
-        [
-            (STATE_KEY, pa.list_(pa.float32(), j)),
-            (ACTION_KEY, pa.list_(pa.float32(), j)),
-            (STAMP_KEY, pa.float64()),
-            ("timestamp", pa.float32()),
-            ("frame_index", pa.int64()),
-            ("episode_index", pa.int64()),
-            ("index", pa.int64()),
-            ("task_index", pa.int64()),
-        ]
-    )
+    fields = [
+        (STATE_KEY, pa.list_(pa.float32(), j)),
+        (ACTION_KEY, pa.list_(pa.float32(), j)),
+        (STAMP_KEY, pa.float64()),
+        ("timestamp", pa.float32()),
+        ("frame_index", pa.int64()),
+        ("episode_index", pa.int64()),
+        ("index", pa.int64()),
+        ("task_index", pa.int64()),
+    ]
+    hf: dict[str, Any] = {}
+    for name, typ in fields:
+        if pa.types.is_fixed_size_list(typ):
+            value = {"dtype": _arrow_dtype_name(typ.value_type), "_type": "Value"}
+            hf[name] = {"feature": value, "length": typ.list_size, "_type": "List"}
+        else:
+            hf[name] = {"dtype": _arrow_dtype_name(typ), "_type": "Value"}
+    meta = {b"huggingface": json.dumps({"info": {"features": hf}}).encode()}
+    return pa.schema(fields, metadata=meta)
+
+
+def _arrow_dtype_name(typ: pa.DataType) -> str:
+    """HF ``datasets``' dtype string of an arrow type (float32, float64, int64)."""
+    return {pa.float32(): "float32", pa.float64(): "float64", pa.int64(): "int64"}[typ]
 
 
 def fixed_list_array(values: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeListArray:
@@ -176,21 +192,22 @@ def fixed_list_array(values: np.ndarray, dtype: pa.DataType) -> pa.FixedSizeList
 
 
 def tasks_table(tasks: Sequence[str]) -> pa.Table:
-    """meta/tasks.parquet as ``pandas.DataFrame({"task_index": ...}, index=tasks).to_parquet()`` writes it.
+    """meta/tasks.parquet as LeRobot 0.6 writes it:
+    ``pandas.DataFrame({"task_index": ...}, index=pandas.Index(tasks, name="task")).to_parquet()``.
 
     pandas is not installed here, so the pandas schema metadata is written by hand:
-    ``pd.read_parquet`` (what LeRobot uses) restores the task strings as the index.
+    ``pd.read_parquet`` (what LeRobot uses) restores the task strings as the index named ``task``.
     """
-    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "__index_level_0__": list(tasks)})
+    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
     pandas_meta = {
-        "index_columns": ["__index_level_0__"],
+        "index_columns": ["task"],
         "column_indexes": [
             {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object", "metadata": None}
         ],
         "columns": [
             {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
              "metadata": None},
-            {"name": None, "field_name": "__index_level_0__", "pandas_type": "unicode", "numpy_type": "object",
+            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
              "metadata": None},
         ],
         "creator": {"library": "pyarrow", "version": pa.__version__},
@@ -212,97 +229,4 @@ def tasks_from_table(table: pa.Table) -> list[str]:
     out = [""] * len(idx)
     for i, n in zip(idx, names, strict=True):
         out[i] = n
-    return out
-
-
-# ---------------------------------------------------------------------------- statistics
-def feature_stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """min/max/mean/std/count over axis 0, as LeRobot's compute_episode_stats stores them."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim == 1:
-        v = v[:, None]
-    return {
-        "min": v.min(axis=0),
-        "max": v.max(axis=0),
-        "mean": v.mean(axis=0),
-        "std": v.std(axis=0),
-        "count": np.array([v.shape[0]]),
-    }
-
-
-class ImageStats:
-    """Per-channel running stats of frames in [0, 1], shape (3, 1, 1) like LeRobot's image stats.
-
-    Every ``stride``-th pixel is used: the numbers are for normalisation, not science,
-    and the recorder runs on a 2-core budget.
-    """
-
-    def __init__(self, stride: int = 4) -> None:
-        self.stride = stride
-        self.n = 0
-        self.frames = 0
-        self.sum = np.zeros(3)
-        self.sumsq = np.zeros(3)
-        self.min = np.full(3, np.inf)
-        self.max = np.full(3, -np.inf)
-
-    def add(self, rgb: np.ndarray) -> None:
-        px = rgb[:: self.stride, :: self.stride].reshape(-1, 3).astype(np.float64) / 255.0
-        self.n += px.shape[0]
-        self.frames += 1
-        self.sum += px.sum(axis=0)
-        self.sumsq += (px * px).sum(axis=0)
-        self.min = np.minimum(self.min, px.min(axis=0))
-        self.max = np.maximum(self.max, px.max(axis=0))
-
-    def result(self) -> dict[str, np.ndarray]:
-        if self.n == 0:
-            raise DatasetError("no frames for image statistics")
-        mean = self.sum / self.n
-        std = np.sqrt(np.maximum(self.sumsq / self.n - mean * mean, 0.0))
-        shape = (3, 1, 1)
-        return {
-            "min": self.min.reshape(shape),
-            "max": self.max.reshape(shape),
-            "mean": mean.reshape(shape),
-            "std": std.reshape(shape),
-            "count": np.array([self.frames]),
-        }
-
-
-def aggregate_stats(per_episode: Sequence[dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
-    """Combine episode stats into global ones (count-weighted mean, pooled variance)."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    keys = set().union(*(s.keys() for s in per_episode)) if per_episode else set()
-    for key in sorted(keys):
-        items = [s[key] for s in per_episode if key in s]
-        counts = np.array([float(np.asarray(i["count"]).reshape(-1)[0]) for i in items])
-        total = counts.sum()
-        w = (counts / total).reshape((-1,) + (1,) * np.asarray(items[0]["mean"]).ndim)
-        means = np.stack([np.asarray(i["mean"], dtype=float) for i in items])
-        stds = np.stack([np.asarray(i["std"], dtype=float) for i in items])
-        mean = (w * means).sum(axis=0)
-        var = (w * (stds**2 + (means - mean) ** 2)).sum(axis=0)
-        out[key] = {
-            "min": np.min(np.stack([np.asarray(i["min"], dtype=float) for i in items]), axis=0),
-            "max": np.max(np.stack([np.asarray(i["max"], dtype=float) for i in items]), axis=0),
-            "mean": mean,
-            "std": np.sqrt(var),
-            "count": np.array([int(total)]),
-        }
-    return out
-
-
-def stats_to_json(stats: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, list]]:
-    return {k: {s: np.asarray(v).tolist() for s, v in d.items()} for k, d in stats.items()}
-
-
-def stats_from_episode_row(row: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:
-    """Per-episode stats back from the flattened ``stats/<feature>/<stat>`` columns."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for col, value in row.items():
-        if col.startswith("stats/") and value is not None:
-            _, key, stat = col.rsplit("/", 2) if col.count("/") == 2 else ("", "", "")
-            if key:
-                out.setdefault(key, {})[stat] = np.asarray(value, dtype=float)
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from wam_ros.dataset import video
@@ -85,18 +86,12 @@ class LeRobotDatasetReader:
         return json.loads(p.read_text()) if p.exists() else {}
 
     def episode_data(self, episode_index: int) -> dict[str, np.ndarray]:
-        """All non-video columns of one episode, as numpy arrays (vectors as (N, J))."""
+        """All non-video columns of one episode as numpy arrays in their stored dtype (float64 ``stamp`` stays
+        float64): vectors (N, J), scalars (N,), whichever list layout the file has."""
         ep = self._episode(episode_index)
         assert self.data is not None
         part = self.data.slice(ep["dataset_from_index"], ep["length"])
-        out: dict[str, np.ndarray] = {}
-        for name in part.column_names:
-            col = part.column(name).combine_chunks()
-            if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type):
-                out[name] = np.array(col.to_pylist(), dtype=np.float32)
-            else:
-                out[name] = col.to_numpy()
-        return out
+        return {name: column_array(part.column(name)) for name in part.column_names}
 
     def episode_task(self, episode_index: int) -> str:
         return self._episode(episode_index)["tasks"][0]
@@ -150,8 +145,9 @@ class LeRobotDatasetReader:
         if not np.array_equal(index, np.arange(self.num_frames)):
             raise DatasetError("data 'index' column is not 0..total_frames-1 in order")
         for key in (STATE_KEY, ACTION_KEY):
-            if self.data.column(key).type.list_size != j:
-                raise DatasetError(f"data column {key} has type {self.data.column(key).type}, expected {j} floats")
+            col = self.data.column(key)
+            if not _is_list(col.type) or pc.any(pc.not_equal(pc.list_value_length(col), j)).as_py():
+                raise DatasetError(f"data column {key} has type {col.type}, expected {j} floats per row")
         for ep in self.episodes:
             i = ep["episode_index"]
             d = self.episode_data(i)
@@ -193,3 +189,24 @@ class LeRobotDatasetReader:
         if not 0 <= episode_index < self.num_episodes:
             raise DatasetError(f"episode {episode_index} does not exist ({self.num_episodes} episodes)")
         return self.episodes[episode_index]
+
+
+def _is_list(typ: pa.DataType) -> bool:
+    return pa.types.is_fixed_size_list(typ) or pa.types.is_list(typ) or pa.types.is_large_list(typ)
+
+
+def column_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A parquet column as numpy in its stored dtype. Vector columns are fixed-size lists when LeRobot's writer
+    (or ours) wrote them and variable-length ``list<float>`` after LeRobot's ``aggregate_datasets``: both give
+    (N, J); a column of one-element lists gives (N,)."""
+    col = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not _is_list(col.type):
+        return col.to_numpy(zero_copy_only=False)
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    if len(col) == 0:
+        return values.reshape(0, col.type.list_size if pa.types.is_fixed_size_list(col.type) else 0)
+    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+    if np.any(lengths != lengths[0]):
+        raise DatasetError(f"column of type {col.type} has rows of different lengths {sorted(set(lengths.tolist()))}")
+    out = values.reshape(len(col), int(lengths[0]))
+    return out[:, 0] if out.shape[1] == 1 else out

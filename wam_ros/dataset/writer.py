@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -50,18 +51,24 @@ from wam_ros.dataset.lerobot_v3 import (
     VIDEO_PATH,
     DatasetError,
     DatasetSpec,
-    ImageStats,
-    aggregate_stats,
     data_schema,
-    feature_stats,
+    dataset_encoder,
     fixed_list_array,
     next_chunk_file,
-    stats_from_episode_row,
-    stats_to_json,
     tasks_from_table,
     tasks_table,
     video_key,
 )
+from wam_ros.dataset.stats import (
+    ImageStats,
+    aggregate_stats,
+    episode_stats_columns,
+    feature_stats,
+    stats_from_episode_row,
+    stats_to_json,
+)
+
+log = logging.getLogger(__name__)
 
 STAGING_DIR = ".staging"
 JOURNAL = ".commit.json"
@@ -122,6 +129,13 @@ def recover(root: str | Path) -> list[str]:
     return actions
 
 
+def episodes_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """The episodes parquet: one row per episode, columns in first-seen order across all rows (rows written
+    before a column existed, e.g. quantiles, hold null there; ``from_pylist`` would keep only the first row's)."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return pa.table({k: [r.get(k) for r in rows] for k in names})
+
+
 class _Episode:
     def __init__(self, task: str, staging: Path) -> None:
         self.task = task
@@ -152,7 +166,6 @@ class LeRobotDatasetWriter:
         self.root = Path(root)
         self.spec = spec
         self.io = io or FileIO()
-        self.codec = video.available_encoder(spec.vcodec)
         self.recovery_actions: list[str] = []
         self.failed: DatasetError | None = None
         self._episode: _Episode | None = None
@@ -165,8 +178,11 @@ class LeRobotDatasetWriter:
             self._check_compatible(self.info)
             self.tasks = tasks_from_table(pq.read_table(self.root / TASKS_PATH)) if self.info["total_tasks"] else []
             self.episodes = self._load_episode_rows()
+            self.codec = self._existing_codec()
         else:
-            self.info = spec.empty_info(data_files_size_in_mb, video_files_size_in_mb)
+            #: the PyAV encoder in use: the spec's, or libx264 where PyAV lacks it (logged by available_encoder)
+            self.codec = video.available_encoder(spec.vcodec)
+            self.info = spec.empty_info(data_files_size_in_mb, video_files_size_in_mb, self.codec)
             self.tasks, self.episodes = [], []
             tmp = self._tmp_write_bytes(INFO_PATH, json.dumps(self.info, indent=4).encode())
             self._write_journal([(tmp, INFO_PATH)])
@@ -349,7 +365,7 @@ class LeRobotDatasetWriter:
             chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
             rel = DATA_PATH.format(chunk_index=chunk, file_index=file)
         if (self.root / rel).exists():
-            table = pa.concat_tables([pq.read_table(self.root / rel, schema=schema), table])
+            table = pa.concat_tables([self._read_data_file(rel, schema), table])
         tmp = self._tmp_path(rel)
         written.append(self.root / tmp)
         with self.io.open_write(self.root / tmp) as f:
@@ -395,28 +411,29 @@ class LeRobotDatasetWriter:
                     f"videos/{key}/to_timestamp": (frames_before + n) / fps,
                 }
             )
-        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
-
-        # per-episode stats, flattened like LeRobot's episodes parquet
-        ep_stats = {
-            STATE_KEY: feature_stats(states),
-            ACTION_KEY: feature_stats(actions),
-            STAMP_KEY: feature_stats(stamps),
-            "timestamp": feature_stats(timestamps),
-            "frame_index": feature_stats(frame_index),
-            "episode_index": feature_stats(np.full(n, ep_idx)),
-            "index": feature_stats(np.arange(start, start + n)),
-            "task_index": feature_stats(np.full(n, task_index)),
+        # per-episode stats (LeRobot 0.6: min/max/mean/std/count/q01..q99), flattened like its episodes parquet,
+        # in info.json's feature order, then the episodes file's own address (LeRobot's column order)
+        numeric = {
+            STATE_KEY: states,
+            ACTION_KEY: actions,
+            STAMP_KEY: stamps,
+            "timestamp": timestamps,
+            "frame_index": frame_index,
+            "episode_index": np.full(n, ep_idx),
+            "index": np.arange(start, start + n),
+            "task_index": np.full(n, task_index),
         }
-        for cam, st in ep.image_stats.items():
-            ep_stats[video_key(cam)] = st.result()
-        for key, stats in ep_stats.items():
-            for stat, value in stats.items():
-                row[f"stats/{key}/{stat}"] = np.asarray(value).tolist()
+        cams = {video_key(c): c for c in self.spec.cameras}
+        ep_stats = {
+            key: ep.image_stats[cams[key]].result() if key in cams else feature_stats(numeric[key])
+            for key in self.info["features"]
+        }
+        row.update(episode_stats_columns(ep_stats))
+        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
 
         rows = [*self.episodes, row]
         episodes_rel = EPISODES_PATH.format(chunk_index=0, file_index=0)
-        meta_renames = [(self._tmp_write_table(episodes_rel, pa.Table.from_pylist(rows)), episodes_rel)]
+        meta_renames = [(self._tmp_write_table(episodes_rel, episodes_table(rows)), episodes_rel)]
         written.append(self.root / meta_renames[-1][0])
         if len(tasks) != len(self.tasks):
             meta_renames.append((self._tmp_write_table(TASKS_PATH, tasks_table(tasks)), TASKS_PATH))
@@ -517,12 +534,37 @@ class LeRobotDatasetWriter:
         if info.get("codebase_version") != "v3.0":
             raise DatasetError(f"{self.root}: codebase_version {info.get('codebase_version')!r}, expected 'v3.0'")
         have = DatasetSpec.from_info(info)
+        if set(info["features"]) != set(self.spec.features()):
+            raise DatasetError(
+                f"{self.root} has features {sorted(info['features'])}; this writer records "
+                f"{sorted(self.spec.features())}. Use another dataset directory."
+            )
         if have.fps != self.spec.fps or have.joint_names != self.spec.joint_names or have.cameras != self.spec.cameras:
             raise DatasetError(
                 f"{self.root} holds fps={have.fps}, joints={list(have.joint_names)}, cameras={have.cameras}; "
                 f"this recording has fps={self.spec.fps}, joints={list(self.spec.joint_names)}, "
                 f"cameras={self.spec.cameras}. Use another dataset directory."
             )
+
+    def _existing_codec(self) -> str:
+        """Append in the codec the dataset's video files hold (a remux cannot mix codecs)."""
+        have = dataset_encoder(self.info)
+        if have is None:
+            return video.available_encoder(self.spec.vcodec)
+        if have != self.spec.vcodec:
+            log.warning("%s holds %s video; appending in %s (asked for %s)", self.root, have, have, self.spec.vcodec)
+        return have
+
+    def _read_data_file(self, rel: str, schema: pa.Schema) -> pa.Table:
+        """A data file in our schema, whatever list layout it was written in (a dataset aggregated by LeRobot
+        stores vectors as variable-length ``list<float>`` instead of fixed-size lists)."""
+        table = pq.read_table(self.root / rel)
+        if set(table.column_names) != set(schema.names):
+            raise DatasetError(f"{rel} has columns {table.column_names}, expected {schema.names}; cannot append")
+        try:
+            return table.select(schema.names).cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DatasetError(f"{rel} does not hold this dataset's columns ({exc}); cannot append to it") from exc
 
     def _load_episode_rows(self) -> list[dict[str, Any]]:
         path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
