@@ -33,7 +33,7 @@ from wam_ros.remote.client import RemotePolicy  # noqa: E402
 
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")
 CAMERAS = ("scene", "wrist")
-H = 16
+H = 16  # the const backends' chunk length (the tiny_wam rows use their checkpoint's)
 
 
 class ConstPolicy:
@@ -64,7 +64,8 @@ def start_server(args: list[str]) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"wam-serve did not start (exit {proc.wait()})")
 
 
-def make_tiny_wam_checkpoint(directory: Path) -> Path:
+def make_tiny_wam_checkpoint(directory: Path) -> tuple[Path, int]:
+    """A random-init checkpoint at the default size, and its action horizon (what the client must expect)."""
     import torch
 
     from wam_ros.tiny_wam import CheckpointMeta, Normalization, TinyWam, TinyWamConfig, save_checkpoint
@@ -72,11 +73,12 @@ def make_tiny_wam_checkpoint(directory: Path) -> Path:
     torch.manual_seed(0)
     model = TinyWam(TinyWamConfig())  # the default size
     meta = CheckpointMeta(JOINTS, CAMERAS, 0.1, model.cfg, Normalization.identity(len(JOINTS)))
-    return save_checkpoint(directory / "tiny_wam", model, meta)
+    return save_checkpoint(directory / "tiny_wam", model, meta), model.cfg.action_horizon
 
 
-def measure(url: str, n: int, decode_frames: bool, image_size: tuple[int, int]) -> dict[str, np.ndarray]:
-    policy = RemotePolicy(url, joint_names=JOINTS, cameras=CAMERAS, image_size=image_size, action_horizon=H,
+def measure(url: str, n: int, decode_frames: bool, image_size: tuple[int, int], horizon: int) -> dict[str, np.ndarray]:
+    # The client states the horizon it expects; the server's must match (RemotePolicy checks it).
+    policy = RemotePolicy(url, joint_names=JOINTS, cameras=CAMERAS, image_size=image_size, action_horizon=horizon,
                           response_timeout=30.0)
     rng = np.random.default_rng(0)
     obs = Observation({c: rng.integers(0, 255, (224, 224, 3), dtype=np.uint8) for c in CAMERAS},
@@ -104,16 +106,17 @@ def main() -> None:
     ap.add_argument("--no-tiny-wam", action="store_true", help="skip the tiny_wam rows")
     args = ap.parse_args()
 
-    cases: list[tuple[str, list[str], bool, tuple[int, int], int]] = [
-        ("const", ["--backend", "bench_remote:ConstPolicy"], True, (224, 224), args.n),
-        ("sleep20", ["--backend", "bench_remote:ConstPolicy", "--arg", "compute_ms=20"], True, (224, 224), args.n),
+    cases: list[tuple[str, list[str], bool, tuple[int, int], int, int]] = [
+        ("const", ["--backend", "bench_remote:ConstPolicy"], True, (224, 224), args.n, H),
+        ("sleep20", ["--backend", "bench_remote:ConstPolicy", "--arg", "compute_ms=20"], True, (224, 224), args.n, H),
     ]
     tmp = tempfile.TemporaryDirectory()
     if not args.no_tiny_wam:
-        ck = make_tiny_wam_checkpoint(Path(tmp.name))
+        ck, horizon = make_tiny_wam_checkpoint(Path(tmp.name))
         tiny = ["--backend", "tiny_wam", "--checkpoint", str(ck), "--arg", "device=cpu", "--arg", "num_threads=1"]
         n = max(args.n // 4, 20)
-        cases += [("tiny_wam+frames", tiny, True, (64, 64), n), ("tiny_wam actions", tiny, False, (64, 64), n)]
+        cases += [("tiny_wam+frames", tiny, True, (64, 64), n, horizon),
+                  ("tiny_wam actions", tiny, False, (64, 64), n, horizon)]
 
     print(f"RemotePolicy <-> wam-serve over loopback, 2 x 224x224x3 uint8 + 7 joints per request "
           f"({os.cpu_count()} CPUs, shared)")
@@ -121,10 +124,10 @@ def main() -> None:
               f"  {'enc p50':>7}  {'dec p50':>7}  {'req kB':>6}  {'resp kB':>7}")
     print(header)
     print("-" * len(header))
-    for name, server_args, decode_frames, image_size, n in cases:
+    for name, server_args, decode_frames, image_size, n, horizon in cases:
         proc, url = start_server(server_args)
         try:
-            r = measure(url, n, decode_frames, image_size)
+            r = measure(url, n, decode_frames, image_size, horizon)
         finally:
             proc.terminate()
             proc.wait(10)
