@@ -10,12 +10,8 @@ wam/deadman, so the bridge's deadman option works with a keyboard too.
 
 from __future__ import annotations
 
-import os
-import select
 import sys
-import termios
 import threading
-import tty
 from typing import Any
 
 import numpy as np
@@ -34,7 +30,7 @@ from wam_ros.ros.qos import COMMAND, SENSOR
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.teleop.diff_ik import DiffIK
-from wam_ros.teleop.keyboard import HELP, KeyboardTeleop, decode_keys
+from wam_ros.teleop.keyboard import HELP, KeyboardTeleop, TerminalKeyReader
 from wam_ros.teleop.twist_integrator import TwistIntegrator
 
 PARAMS = [
@@ -74,8 +70,8 @@ class KeyboardTeleopNode(GuardedNode):
         self.create_timer(1.0 / p["rate"], self._tick)
         self.diag = Diagnostics(self)
         self.diag.add("keyboard", self._diagnostics)
-        if sys.stdin.isatty():
-            threading.Thread(target=self._read_keys, daemon=True).start()
+        self.reader = TerminalKeyReader(self._on_key, running=lambda: rclpy.ok() and not self.keys.quit)
+        if self.reader.start():
             self.get_logger().info(HELP)
         else:
             self.get_logger().error("stdin is not a terminal: keyboard_teleop needs one (run it in a terminal)")
@@ -83,20 +79,9 @@ class KeyboardTeleopNode(GuardedNode):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _read_keys(self) -> None:
-        fd = sys.stdin.fileno()
-        old = termios.tcgetattr(fd)
-        try:
-            tty.setcbreak(fd)
-            while rclpy.ok() and not self.keys.quit:
-                ready, _, _ = select.select([fd], [], [], 0.2)
-                if not ready:
-                    continue
-                for key in decode_keys(os.read(fd, 32)):
-                    with self.lock:
-                        self.keys.press(key, self._now())
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    def _on_key(self, key: str) -> None:
+        with self.lock:
+            self.keys.press(key, self._now())
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:

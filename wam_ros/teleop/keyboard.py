@@ -1,4 +1,5 @@
-"""Terminal keys: decoding raw bytes (arrows, Esc) and a key -> twist/gripper teleop mapping.
+"""Terminal keys: reading them (cbreak mode, a thread), decoding raw bytes (arrows, Esc) and a
+key -> twist/gripper teleop mapping.
 
 A terminal reports key presses only (auto-repeat while held, no key-up), so a key
 sets a twist that holds for ``hold`` seconds and is renewed by auto-repeat; letting
@@ -7,7 +8,13 @@ go stops the arm within ``hold``. Arrow/Esc names match LeRobot's recording cont
 
 from __future__ import annotations
 
+import os
+import select
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import numpy as np
 
@@ -32,6 +39,68 @@ def decode_keys(data: bytes) -> list[str]:
         keys.append(chr(data[i]))
         i += 1
     return keys
+
+
+class TerminalKeyReader:
+    """Reads keys from a terminal on a daemon thread and hands each one to ``on_key``.
+
+    The terminal is put in cbreak mode (keys arrive unbuffered, no Enter needed) while
+    reading and restored afterwards. The reader polls, so it ends within ``poll`` seconds
+    of ``running()`` turning false or of ``stop()``.
+    """
+
+    def __init__(
+        self,
+        on_key: Callable[[str], None],
+        running: Callable[[], bool] = lambda: True,
+        stream: TextIO | None = None,
+        poll: float = 0.2,
+    ) -> None:
+        self.on_key, self.running, self.poll = on_key, running, poll
+        self.stream = stream if stream is not None else sys.stdin
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def available(self) -> bool:
+        """Whether the stream is a terminal (keys cannot be read from a pipe or /dev/null)."""
+        try:
+            return self.stream.isatty()
+        except (AttributeError, ValueError):  # closed or replaced stdin
+            return False
+
+    def start(self) -> bool:
+        """Start reading on a daemon thread; False (and nothing started) when the stream is no terminal."""
+        if not self.available():
+            return False
+        self._thread = threading.Thread(target=self.run, name="terminal_keys", daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The reading loop (blocking): cbreak mode, decoded keys to ``on_key``, the terminal restored."""
+        import termios
+        import tty
+
+        fd = self.stream.fileno()
+        old = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd)
+            while self.running() and not self._stop.is_set():
+                ready, _, _ = select.select([fd], [], [], self.poll)
+                if not ready:
+                    continue
+                data = os.read(fd, 32)
+                if not data:  # the terminal hung up
+                    break
+                for key in decode_keys(data):
+                    self.on_key(key)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
 
 
 #: key -> (twist component, direction). Base frame: x forward, y left, z up.
