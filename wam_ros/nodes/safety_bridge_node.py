@@ -6,7 +6,9 @@ deadman inputs and the services into supervisor calls, and sends the supervisor'
 outputs to the controller selected by ``output``:
 
 - ``jtc_topic``: trajectory_msgs/JointTrajectory on /<controller>/joint_trajectory
-- ``jtc_action``: control_msgs/FollowJointTrajectory goals (needs control_msgs)
+- ``jtc_action``: control_msgs/FollowJointTrajectory goals (needs control_msgs); delivery is
+  tracked (wam_ros.safety.goal_delivery): ACTIVE only once a goal was accepted; rejected,
+  aborted, unanswered goals and a vanished server FAULT (docs/safety_bridge.md)
 - ``forward``: std_msgs/Float64MultiArray on /<controller>/commands, sampled at output_rate
 - ``dry_run``: everything checked, published on ~/would_send, nothing to any controller
 
@@ -18,63 +20,37 @@ and /diagnostics; the state is latched on /wam/safety_state.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.publisher import Publisher
+from rclpy.service import Service
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.params import safety_bridge_node as safety_bridge_node_params
 from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros import diagnostics as diag
 from wam_ros.ros.guarded_node import GuardedLifecycleNode
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, ParameterError, declare_params
+from wam_ros.ros.parameters import ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED, SENSOR
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
 from wam_ros.safety.checks import SafetyChecker, SafetyConfig, SafetyConfigError
+from wam_ros.safety.goal_delivery import DeliveryConfig, GoalDelivery, Report, supervise
 from wam_ros.safety.supervisor import Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
 
-OUTPUTS = ("jtc_topic", "jtc_action", "forward", "dry_run")
-DEFAULT_CONTROLLER = {"jtc_topic": "arm_controller", "jtc_action": "arm_controller",
-                      "forward": "forward_position_controller", "dry_run": "arm_controller"}  # fmt: skip
-
-PARAMS = [
-    Param("output", "jtc_topic", "where commands go", choices=OUTPUTS),
-    Param("controller", "", "controller name; empty: arm_controller (jtc_*), forward_position_controller (forward)"),
-    Param("controller_joints", "", "comma-separated controller joint order; empty: the robot's actuated joints"),
-    Param("autostart", True, "configure and activate at start (no lifecycle manager needed)"),
-    Param("command_topic", "/wam/command", "input: trajectory_msgs/JointTrajectory (trajectory or stream mode)"),
-    Param("joint_states_topic", "/joint_states", "input: measured state"),
-    Param("estop_topic", "/wam/estop", "input: std_msgs/Bool, true = e-stop (latches)"),
-    Param("safety_state_topic", "/wam/safety_state", "output: std_msgs/String, latched"),
-    Param("deadman", "off", "deadman input for teleop", choices=("off", "bool", "joy")),
-    Param("deadman_topic", "/wam/deadman", "std_msgs/Bool (deadman=bool) or sensor_msgs/Joy (deadman=joy)"),
-    Param("deadman_button", 4, "Joy button index that must be held (deadman=joy)", range=(0, 63)),
-    Param("deadman_timeout", 0.3, "s: deadman heartbeat older than this counts as released", range=(0.01, 5.0)),
-    Param("output_rate", 100.0, "Hz: watchdog tick, forward-output sampling, max command output rate", (1.0, 1000.0)),
-    Param("command_timeout", 0.3, "s without a command while ACTIVE -> controlled stop", range=(0.01, 10.0)),
-    Param("joint_state_timeout", 0.2, "s: older joint states -> FAULT; arming refused", range=(0.005, 10.0)),
-    Param("max_start_deviation", 0.1, "rad|m: first command's first point vs measured position", (0.001, 3.2)),
-    Param("max_tracking_error", 0.2, "rad|m: a point further from the measured position -> FAULT", (0.001, 3.2)),
-    Param("position_margin", 0.05, "rad kept from revolute joint limits (inside: clamped)", range=(0.0, 0.5)),
-    Param("prismatic_margin", 0.001, "m kept from prismatic joint limits", range=(0.0, 0.05)),
-    Param("velocity_scale", 1.0, "fraction of the URDF velocity limits allowed", range=(0.01, 1.0)),
-    Param("acceleration_scale", 1.0, "fraction of the acceleration limits allowed", range=(0.01, 1.0)),
-    Param("velocity_reject_ratio", 2.0, "requested/allowed velocity above this -> reject + FAULT", (1.0, 100.0)),
-    Param("min_point_spacing", 0.01, "s: minimum spacing of output points (and hold time)", range=(0.001, 1.0)),
-    Param("stop_step", 0.05, "s: spacing of braking points", range=(0.005, 1.0)),
-    Param("max_command_age", 0.5, "s: commands stamped earlier are dropped as stale", range=(0.01, 60.0)),
-    Param("max_future", 1.0, "s: commands stamped further ahead are dropped", range=(0.0, 60.0)),
-    Param("cartesian_box_enabled", False, "check the end effector against cartesian_box"),
-    Param("cartesian_box", [-1.0, 1.0, -1.0, 1.0, -0.05, 1.5], "[xmin, xmax, ymin, ymax, zmin, zmax] in base_link (m)"),
-    Param("speed_scaling", 1.0, "0-1: slows every command down (0 = stop)", range=(0.0, 1.0), dynamic=True),
-    Param("diagnostics_period", 1.0, "s between /diagnostics reports", range=(0.1, 60.0)),
-    *ROBOT_PARAMS,
-]
+# Defined once, in wam_ros.params.safety_bridge_node (defaults from SafetyConfig / SupervisorConfig / DeliveryConfig).
+OUTPUTS = safety_bridge_node_params.OUTPUTS
+DEFAULT_CONTROLLER = safety_bridge_node_params.DEFAULT_CONTROLLER
+PARAMS = safety_bridge_node_params.PARAMS
 
 LEVELS = {"info": diag.OK, "warn": diag.WARN, "error": diag.ERROR}
 
@@ -87,6 +63,11 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         self._active = False
         self._entities: list[Any] = []
         self._configure_error = ""
+        self._activate_error = ""
+        self._action_client: Any = None
+        self._delivery: GoalDelivery | None = None
+        self._goal_handles: dict[int, Any] = {}  # GoalDelivery key -> rclpy ClientGoalHandle (accepted goals)
+        self._hold_status = ""
         self._last_label = ""
         self._stream_until = -1.0
         self._last_repeating = ""
@@ -95,7 +76,8 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         if self.p["autostart"]:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise ParameterError(self._configure_error or "configure failed")
-            self.trigger_activate()
+            if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                raise ParameterError(self._activate_error or "activate failed")
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -109,6 +91,15 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._action_client is not None:
+            wait = self.p["action_server_timeout"]
+            if not self._action_client.wait_for_server(timeout_sec=wait):
+                self._activate_error = (
+                    f"output 'jtc_action': no FollowJointTrajectory action server at {self._target_name} after "
+                    f"{wait:g}s (action_server_timeout): start the controller first, or raise action_server_timeout"
+                )
+                self.get_logger().error(f"activate failed: {self._activate_error}")
+                return TransitionCallbackReturn.FAILURE
         self._active = True
         self.get_logger().info(f"active: output={self.p['output']} -> {self._target_name}; state {self.sup.label}")
         self._publish_state(force=True)
@@ -151,6 +142,11 @@ class SafetyBridgeNode(GuardedLifecycleNode):
             max_future=p["max_future"],
             cartesian_box=box,  # type: ignore[arg-type]
         )
+        self._delivery_cfg = DeliveryConfig(
+            response_timeout=p["action_response_timeout"],
+            feedback_timeout=p["action_feedback_timeout"],
+            result_timeout=p["action_result_timeout"],
+        ).validate()
         try:
             checker = SafetyChecker(robot, cfg, names)
         except SafetyConfigError as exc:
@@ -165,6 +161,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
                 max_output_rate=p["output_rate"],
                 deadman=p["deadman"] != "off",
                 deadman_timeout=p["deadman_timeout"],
+                confirm_delivery=p["output"] == "jtc_action",  # ACTIVE once the controller accepted a goal
             ),
         )
         self._make_output()
@@ -185,7 +182,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
 
     def _make_output(self) -> None:
         out, p = self.p["output"], self.p
-        controller = p["controller"] or DEFAULT_CONTROLLER[out]
+        controller = safety_bridge_node_params.controller_for(out, p["controller"])
         self._action_client = None
         if out == "jtc_action":
             try:
@@ -200,7 +197,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
             self._fjt = FollowJointTrajectory
             self._action_client = ActionClient(self, FollowJointTrajectory, self._target_name)
             self._entities.append(self._action_client)
-            self._goal_handle = None
+            self._delivery = GoalDelivery(self._target_name, self._delivery_cfg)
             return
         if out == "forward":
             self._target_name = f"/{controller}/commands"
@@ -214,12 +211,23 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         self._entities.append(self._out_pub)
 
     def _destroy_entities(self) -> None:
+        """Destroy through the node, so the executor's next wait set no longer holds them.
+
+        ``ent.destroy()`` on a publisher/subscription/timer/service left it (and its QoS event
+        handlers) in the node's lists: the next wait set raised InvalidHandle and the process
+        died on cleanup (issue 20). The action client's own ``destroy`` removes its waitable.
+        """
+        destroyers = ((Publisher, self.destroy_publisher), (Subscription, self.destroy_subscription),
+                      (Timer, self.destroy_timer), (Service, self.destroy_service))  # fmt: skip
         for ent in reversed(self._entities):
             try:
-                ent.destroy()
+                fn = next((f for t, f in destroyers if isinstance(ent, t)), None)
+                fn(ent) if fn is not None else ent.destroy()
             except Exception as exc:  # destroying twice or a half-built entity must not stop cleanup
                 self.get_logger().debug(f"cleanup: {exc}")
         self._entities = []
+        self._action_client, self._delivery = None, None
+        self._goal_handles.clear()
 
     # ------------------------------------------------------------------ callbacks
     def _now(self) -> float:
@@ -244,6 +252,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         self._apply(self.sup.command(traj, now))
 
     def _on_tick(self) -> None:
+        self._watch_delivery()
         if not self._active:
             return
         now = self._now()
@@ -284,6 +293,8 @@ class SafetyBridgeNode(GuardedLifecycleNode):
 
     # ------------------------------------------------------------------ output
     def _apply(self, reply: Reply) -> None:
+        if self._delivery is not None and self.sup.state is SafetyState.FAULT:
+            self._cancel_goals()  # e-stop / FAULT: stop the running goal, then the hold goes out
         for out in reply.outputs if self._active else ():
             self._send(out)
         self._flush_events()
@@ -303,29 +314,99 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         # reference the controller follows now, whatever the sender's clock
         msg.header.stamp.sec, msg.header.stamp.nanosec = 0, 0
         if mode == "jtc_action":
-            self._send_goal(msg)
+            self._send_goal(msg, out.kind)
         else:
             self._out_pub.publish(msg)
 
     def _send_forward(self, q: np.ndarray) -> None:
         self._out_pub.publish(Float64MultiArray(data=[float(x) for x in q]))
 
-    def _send_goal(self, msg: JointTrajectory) -> None:
-        assert self._action_client is not None
-        if not self._action_client.server_is_ready():
-            self.get_logger().error(f"{self._target_name} not available: command not sent")
+    # ------------------------------------------------------------------ action output (jtc_action)
+    # Thin rclpy wiring: what was sent and heard goes to GoalDelivery (the rules, deadlines and
+    # reasons live there); its reports go to the supervisor through goal_delivery.supervise.
+    def _send_goal(self, msg: JointTrajectory, kind: str) -> None:
+        d, client, now = self._delivery, self._action_client, time.monotonic()
+        assert d is not None and client is not None
+        if not client.server_is_ready():
+            self._on_delivery(d.not_sent(kind, "no action server in the ROS graph", now))
             return
         goal = self._fjt.Goal()
         goal.trajectory = msg
-        future = self._action_client.send_goal_async(goal)  # a new goal preempts the running one in JTC
-        future.add_done_callback(self._on_goal_response)
-
-    def _on_goal_response(self, future) -> None:
-        handle = future.result()
-        if handle is None or not handle.accepted:
-            self.get_logger().error("FollowJointTrajectory goal rejected by the controller")
+        last = msg.points[-1].time_from_start if msg.points else None
+        key = d.sent(kind, last.sec + last.nanosec * 1e-9 if last is not None else 0.0, now)
+        try:  # a new goal preempts the running one in JTC (that one then ends CANCELED)
+            future = client.send_goal_async(
+                goal, feedback_callback=self._guard("action feedback", lambda _fb: d.feedback(key, time.monotonic()))
+            )
+        except Exception as exc:
+            self._on_delivery(d.not_sent(kind, f"send_goal_async failed: {exc}", now, key=key))
             return
-        self._goal_handle = handle
+        future.add_done_callback(self._guard("action goal response", lambda f: self._on_goal_response(d, key, f)))
+
+    def _on_goal_response(self, d: GoalDelivery, key: int, future: Any) -> None:
+        if d is not self._delivery:  # answered after cleanup
+            return
+        handle = future.result()
+        accepted = handle is not None and handle.accepted
+        report = d.response(key, accepted, time.monotonic())
+        if accepted and report is not None:
+            self._goal_handles[key] = handle
+            handle.get_result_async().add_done_callback(
+                self._guard("action result", lambda f: self._on_goal_result(d, key, f))
+            )
+        self._on_delivery(report)
+
+    def _on_goal_result(self, d: GoalDelivery, key: int, future: Any) -> None:
+        self._goal_handles.pop(key, None)
+        if d is not self._delivery:
+            return
+        resp = future.result()  # GetResult response: status (action_msgs/GoalStatus) + result
+        res = resp.result
+        self._on_delivery(d.result(key, resp.status, int(res.error_code), str(res.error_string), time.monotonic()))
+
+    def _cancel_goals(self) -> None:
+        assert self._delivery is not None
+        for key in self._delivery.cancel_all():
+            handle = self._goal_handles.get(key)
+            if handle is not None:
+                handle.cancel_goal_async()
+
+    def _watch_delivery(self) -> None:
+        """Deadlines of the goals in flight, and the server's presence in the graph while armed."""
+        d = self._delivery
+        if d is None or self.sup is None:
+            return
+        now = time.monotonic()
+        reports = d.check(now)
+        armed = self.sup.state in (SafetyState.ARMED, SafetyState.ACTIVE)
+        if (armed or d.in_flight) and not self._action_client.server_is_ready():
+            reports += d.server_lost(now)
+            if not reports and armed:
+                self._apply(self.sup.fault(f"{self._target_name} gone from the ROS graph", self._now()))
+        for report in reports:
+            self._on_delivery(report)
+        for key in [k for k in self._goal_handles if not d.tracks(k)]:
+            del self._goal_handles[key]  # given up on (deadline) or superseded and forgotten
+
+    def _on_delivery(self, report: Report | None) -> None:
+        if report is None or self.sup is None:
+            return
+        if report.cancel:  # accepted after an e-stop/FAULT asked every goal to stop
+            handle = self._goal_handles.get(report.goal)
+            if handle is not None:
+                handle.cancel_goal_async()
+        if report.fault:
+            self.log.error(f"action {report.outcome.value}", report.message, period=1.0)
+        if report.stop_lost and self.sup.state is SafetyState.FAULT:
+            self._hold_status = f"NOT DELIVERED: {report.message}"
+            msg = f"hold not delivered: {report.message}: the arm may still follow its last goal"
+            self.log.error("hold lost", msg, period=1.0)
+            self.diagnostics.publish([self.diagnostics.status("safety event", diag.ERROR, msg, {})])
+        elif report.kind == "hold" and report.was_accepted:
+            self._hold_status = "delivered"
+        reply = supervise(self.sup, report, self._now())
+        if reply is not None:
+            self._apply(reply)
 
     # ------------------------------------------------------------------ reporting
     def _flush_events(self) -> None:
@@ -369,6 +450,11 @@ class SafetyBridgeNode(GuardedLifecycleNode):
                                   "speed_scaling": sup.checker.speed_scaling}  # fmt: skip
         values.update(sorted(sup.counts.items()))
         values["last_clamp_or_drop"] = self._last_repeating
+        if self._delivery is not None:
+            d = self._delivery
+            values.update({f"goals_{k.replace(' ', '_')}": v for k, v in sorted(d.counts.items())})
+            values.update(goals_in_flight=d.in_flight, last_goal_failure=d.last_failure,
+                          hold_delivery=self._hold_status)
         return level, sup.label, values
 
 

@@ -154,6 +154,10 @@ class GoalDelivery:
         """Goals sent and not finished (pending an answer, or accepted without a result)."""
         return len(self._goals)
 
+    def tracks(self, key: int) -> bool:
+        """Whether goal ``key`` is still watched (not finished, given up on or forgotten)."""
+        return key in self._goals
+
     def running(self) -> list[int]:
         """Accepted goals without a result (what a cancel must reach)."""
         return [g.key for g in self._goals.values() if g.accepted is not None]
@@ -172,9 +176,12 @@ class GoalDelivery:
         self.counts["sent"] += 1
         return key
 
-    def not_sent(self, kind: str, why: str, now: float) -> Report:
-        """The goal could not be sent at all (no server, or the client refused it)."""
-        key, self._next = self._next, self._next + 1
+    def not_sent(self, kind: str, why: str, now: float, key: int | None = None) -> Report:
+        """The goal could not be sent at all (no server, or sending failed: ``key`` from ``sent``)."""
+        if key is None:
+            key, self._next = self._next, self._next + 1
+        else:
+            self._goals.pop(key, None)
         return self._report(
             _Goal(key, kind, 0.0, now), Outcome.NOT_SENT, f"{kind} not sent to {self.target}: {why}", fault=True,
             newest=True,
