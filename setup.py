@@ -15,6 +15,7 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.py")),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        ("share/" + package_name + "/config/server_profiles", glob("config/server_profiles/*.yaml")),
         ("share/" + package_name + "/urdf", glob("urdf/*")),
     ]
     + [("share/" + package_name + "/" + d, glob(d + "/*")) for d in glob("checkpoints/*")],
@@ -43,6 +44,7 @@ setup(
             "wam-collect = wam_ros.apps.collect_demos:main",
             "wam-demo = wam_ros.apps.demo:main",
             "wam-graph = wam_ros.apps.graph_runner:main",
+            "wam-import-bag = wam_ros.apps.import_bag:main",
         ],
     },
 )
