@@ -17,6 +17,7 @@ import time
 
 from control_msgs.action import FollowJointTrajectory
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action.server import GoalEvent
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
@@ -60,9 +61,10 @@ class FjtServer:
             if goal_handle.is_cancel_requested:
                 goal_handle.canceled()
                 return result
-            if self._active is not goal_handle:
+            if self._active is not goal_handle:  # preempted: CANCELED like JTC (EXECUTING -> CANCELING -> CANCELED)
                 result.error_code = FollowJointTrajectory.Result.INVALID_GOAL
                 result.error_string = PREEMPTED
+                goal_handle._update_state(GoalEvent.CANCEL_GOAL)  # rclpy has no public server-side cancel
                 goal_handle.canceled()
                 return result
             goal_handle.publish_feedback(FollowJointTrajectory.Feedback())

@@ -72,7 +72,8 @@ class FjtServerProcess:
 def bridge(name: str, **params) -> NodeProcess:
     base = {"autostart": False, "command_timeout": 0.3, "joint_state_timeout": 0.5,
             "safety_state_topic": f"/{name}/safety_state", "command_topic": f"/{name}/command",
-            "joint_states_topic": f"/{name}/joint_states", "controller": f"{name}_controller"}  # fmt: skip
+            "joint_states_topic": f"/{name}/joint_states", "estop_topic": f"/{name}/estop",
+            "controller": f"{name}_controller"}  # fmt: skip
     return NodeProcess("wam_ros.nodes.safety_bridge_node", name=name, params={**base, **params})
 
 
@@ -138,7 +139,7 @@ class ActionRig:
         self.action = f"/{name}_controller/follow_joint_trajectory"
         self.server = FjtServerProcess(server_mode, self.action) if server_mode else None
         names = list(RobotModel.load().actuated_joints)
-        q = [0.0, 0.0, 0.0, -1.5, 0.0, 1.5, 0.0][: len(names)]
+        q = [0.1, -0.3, 0.5, 0.0, 0.2, -0.1, 0.02][: len(names)]  # inside every limit (test_safety_supervisor's Q)
         self.states: list = probe.collect(String, f"/{name}/safety_state", LATCHED)
         js_pub = probe.node.create_publisher(JointState, f"/{name}/joint_states", 10)
         cmd_pub = probe.node.create_publisher(JointTrajectory, f"/{name}/command", 10)
