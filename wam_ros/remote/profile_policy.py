@@ -1,0 +1,200 @@
+"""A Policy that talks to a WAM family's own server, as its ServerProfile describes.
+
+Websocket servers (openpi, RoboArena/DreamZero, LingBot-VA) reuse RemotePolicy's
+connection handling (metadata on connect, timeouts, back-off, text frames as errors);
+Cosmos Policy is an HTTP POST of JSON with base64 arrays. Every reply goes through the
+profile's codec: the action array is checked (map vs bare array, dtype, shape,
+finiteness), this arm's columns are picked and converted from the profile's action space
+to joint positions, so the smoother and the bridge only ever see joint-position chunks.
+Any failure is a PolicyError naming it; no chunk is made up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import numpy as np
+
+from wam_ros.policies.base import Observation, PolicyError, PolicySpec, Prediction
+from wam_ros.remote import msgpack_numpy
+from wam_ros.remote.client import RemotePolicy
+from wam_ros.remote.profiles import ProfileCodec, ProfileError, ServerProfile
+from wam_ros.robot.model import RobotModel
+
+ROBOARENA_RESET_REPLY = "reset successful"
+
+
+# ------------------------------------------------------------------ Cosmos JSON arrays
+def json_array(a: np.ndarray) -> dict[str, Any]:
+    a = np.ascontiguousarray(a)
+    return {"__numpy__": base64.b64encode(a.tobytes()).decode("ascii"), "dtype": a.dtype.str, "shape": list(a.shape)}
+
+
+def json_encode(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return json_array(obj)
+    if isinstance(obj, dict):
+        return {k: json_encode(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_encode(v) for v in obj]
+    return obj
+
+
+def json_decode(obj: Any) -> Any:
+    if isinstance(obj, dict) and "__numpy__" in obj:
+        try:
+            dtype = np.dtype(obj["dtype"])
+            if dtype.kind == "O":
+                raise ValueError("object arrays are refused")
+            return np.frombuffer(base64.b64decode(obj["__numpy__"]), dtype=dtype).reshape(obj["shape"]).copy()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProfileError(f"malformed array in the reply: {exc}") from exc
+    if isinstance(obj, dict):
+        return {k: json_decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_decode(v) for v in obj]
+    return obj
+
+
+class ProfilePolicy(RemotePolicy):
+    """One robot's client of a profiled server; ``reset()`` starts a new episode (and session)."""
+
+    def __init__(self, profile: ServerProfile | str, robot: RobotModel | None = None, url: str = "",
+                 response_timeout: float = 5.0, connect_timeout: float = 2.0, **kwargs: Any) -> None:
+        self.profile = profile if isinstance(profile, ServerProfile) else ServerProfile.load(profile)
+        self.robot = robot or RobotModel.load()
+        self.codec = ProfileCodec(self.profile, self.robot)
+        base = url or self.profile.url
+        spec = PolicySpec(joint_names=self.robot.actuated_joints, cameras=self.profile.cameras,
+                          image_size=next(iter(self.profile.images.values())).size if self.profile.images else (0, 0),
+                          action_horizon=self.profile.execute or self.profile.horizon or 1,
+                          action_period=self.profile.period)
+        self._http = self.profile.protocol == "cosmos"
+        self.http_url = base.rstrip("/") if self._http else ""
+        super().__init__("ws://unused:1" if self._http else base, spec=spec, check_horizon=False,
+                         response_timeout=response_timeout, connect_timeout=connect_timeout, **kwargs)
+        self._kv_pending: tuple[dict[str, np.ndarray], np.ndarray] | None = None  # lingbot_va: frames, action
+        self._kv_frames: dict[str, np.ndarray] = {}
+        self._lingbot_reset_sent = False
+
+    # ------------------------------------------------------------------ policy
+    def reset(self) -> None:
+        with self._lock:
+            self.codec.reset()
+            self._kv_pending = None
+            proto = self.profile.protocol
+            if proto == "roboarena" and self._conn is not None:
+                self._send(self._conn, msgpack_numpy.packb({"endpoint": "reset"}))
+                reply = self._recv_any(self._conn)
+                if reply != ROBOARENA_RESET_REPLY and not isinstance(reply, dict):
+                    raise PolicyError(f"reset not acknowledged by {self.url}: {str(reply)[:200]}")
+            self._lingbot_reset_sent = False
+
+    def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
+        with self._lock:
+            self.stats.requests += 1
+            try:
+                return self._profile_infer(observation, decode_frames)
+            except PolicyError as e:
+                self.stats.failures += 1
+                self.stats.last_error = str(e)
+                raise
+
+    def _profile_infer(self, obs: Observation, decode_frames: bool) -> Prediction:
+        t0 = time.perf_counter()
+        proto = self.profile.protocol
+        if proto == "cosmos":
+            reply = self._http_call(self.codec.request(obs))
+        elif proto == "lingbot_va":
+            reply = self._lingbot_call(obs)
+        else:
+            request = self.codec.request(obs)
+            if proto == "roboarena":
+                request["endpoint"] = "infer"
+            reply = self._ws_call(request)
+        self.codec.calls_since_reset += 1
+        rtt_ms = (time.perf_counter() - t0) * 1000.0
+        actions = self._actions(reply)
+        joints = self.codec.joint_chunk(actions, np.asarray(obs.joint_positions, dtype=float))
+        frames = self.codec.predicted_frames(reply) if decode_frames else {}
+        pred = Prediction(actions=joints, action_period=self.profile.period,
+                          frames=frames or None,
+                          frame_offsets=np.array([len(joints) * self.profile.period]) if frames else None,
+                          extras={"rtt_ms": rtt_ms, "server_profile": self.profile.name,
+                                  "predicted_frames": "sent" if frames else "none from this server"})
+        return pred.validate(self.spec)
+
+    def _actions(self, reply: Any) -> np.ndarray:
+        if self.profile.protocol == "lingbot_va":  # (C, F, H): step order f then h -> (F*H, C)
+            arr = reply.get("action") if isinstance(reply, dict) else None
+            if not isinstance(arr, np.ndarray) or arr.ndim != 3:
+                raise ProfileError(f"malformed reply: 'action' must be a (C, F, H) array, got "
+                                   f"{getattr(arr, 'shape', type(arr).__name__)}")
+            c, f, h = arr.shape
+            rows = arr.reshape(c, f * h).T
+            self._kv_pending = (self._kv_frames, arr)
+            if self.codec.calls_since_reset == 1:  # the first chunk's frame index 0 is the current pose
+                rows = rows[h:]
+            rows, key = np.ascontiguousarray(rows), self.profile.actions_key
+            return self.codec.actions({key: rows} if key else rows)
+        return self.codec.actions(reply)
+
+    # ------------------------------------------------------------------ transports
+    def _ws_call(self, request: dict[str, Any]) -> Any:
+        conn = self._ensure_connected()
+        self._send(conn, msgpack_numpy.packb(request))
+        return self._decode(self._recv(conn))
+
+    def _recv_any(self, conn: Any) -> Any:
+        """A reply that may legitimately be text (RoboArena's reset acknowledgement)."""
+        try:
+            raw = conn.recv(timeout=self.response_timeout)
+        except Exception as e:
+            self._drop()
+            raise PolicyError(f"no reply from {self.url}: {type(e).__name__}: {e}") from e
+        return raw if isinstance(raw, str) else self._decode(raw)
+
+    def _lingbot_call(self, obs: Observation) -> Any:
+        conn = self._ensure_connected()
+        if not getattr(self, "_lingbot_reset_sent", False):
+            self._send(conn, msgpack_numpy.packb({"reset": True, "prompt": str(obs.instruction)}))
+            self._expect_empty(self._decode(self._recv(conn)), "reset")
+            self._lingbot_reset_sent = True
+        cams = {key: frame for key, frame in self.codec.camera_frames(obs).items()}
+        if self._kv_pending is not None:  # tell the server what was executed since the last chunk
+            frames, action = self._kv_pending
+            self._send(conn, msgpack_numpy.packb({"obs": [frames, cams], "compute_kv_cache": True, "state": action}))
+            self._expect_empty(self._decode(self._recv(conn)), "compute_kv_cache")
+        self._kv_frames = cams
+        self._send(conn, msgpack_numpy.packb({"obs": cams}))
+        return self._decode(self._recv(conn))
+
+    def _expect_empty(self, reply: Any, what: str) -> None:
+        if reply != {}:
+            raise ProfileError(f"LingBot-VA {what} call answered {str(reply)[:200]}, expected {{}}")
+
+    def _http_call(self, request: dict[str, Any]) -> Any:
+        body = json.dumps(json_encode(request)).encode()
+        req = urllib.request.Request(f"{self.http_url}/act", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.response_timeout) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as e:
+            raise PolicyError(f"policy server {self.http_url} answered HTTP {e.code}: {e.reason}") from e
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            raise PolicyError(f"cannot reach policy server {self.http_url}/act: {e}") from e
+        try:
+            reply = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ProfileError(f"reply from {self.http_url} is not JSON: {text[:200]!r}") from e
+        if reply == "error" or isinstance(reply, str):
+            raise PolicyError(f"server error from {self.http_url}: {str(reply)[:200]}")
+        return json_decode(reply)
+
+
