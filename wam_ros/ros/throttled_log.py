@@ -59,7 +59,14 @@ class ThrottledLog:
             held = self.suppressed.pop(key, 0)
         if held:
             message = f"{message} ({held} similar suppressed)"
-        getattr(self._logger, level)(message)
+        # one source line per severity: rclpy refuses a second severity from the same call site
+        # ("Logger severity cannot be changed between calls"), which killed a node logging a warning, then an error
+        if level == "info":
+            self._logger.info(message)
+        elif level == "warning":
+            self._logger.warning(message)
+        else:
+            self._logger.error(message)
         return True
 
     def info(self, key: str, message: str, period: float | None = None) -> bool:
