@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -251,3 +252,98 @@ def test_a_bad_calibration_file_is_refused_before_loading_the_dataset(tmp_path):
     with pytest.raises(SystemExit, match="CAMERA=FILE"):
         main([str(tmp_path / "ds"), "--out", str(tmp_path / "o"), "--calibration", str(bad)])
     assert not (tmp_path / "o").exists()  # nothing written
+
+
+# ------------------------------------------------------------------ train's named steps
+def _opts(tmp_path, **kw):
+    return TrainOptions(tmp_path / "ds", tmp_path / "out", steps=3, batch_size=2, **{"model": dict(TINY), **kw})
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    from wam_ros.tiny_wam.training import learning_rate
+
+    lrs = [learning_rate(s, 1e-3, 1000) for s in range(1001)]
+    assert lrs[0] == pytest.approx(1e-3 / 101) and lrs[100] == pytest.approx(1e-3)  # warm-up: steps // 10 + 1
+    assert all(b <= a for a, b in itertools.pairwise(lrs[100:])) and lrs[1000] == pytest.approx(0.0)
+    assert learning_rate(500, 1e-3, 10_000) == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 300 / 9800)))
+
+
+def test_build_model_new_or_refused_when_the_dataset_does_not_fit(tmp_path):
+    from wam_ros.tiny_wam.training import TrainingError, build_model
+
+    model, meta = build_model(_opts(tmp_path), JOINTS, ("scene",))
+    assert meta is None and model.cfg.num_joints == 3 and model.cfg.num_cameras == 1
+    with pytest.raises(TrainingError, match="model has 3 joints/2 cameras"):
+        build_model(_opts(tmp_path, model={**TINY, "num_cameras": 2}), JOINTS, ("scene",))
+
+
+def test_build_model_from_init_from_checks_its_layout(tmp_path):
+    from wam_ros.tiny_wam.checkpoint import CheckpointMeta, save_checkpoint
+    from wam_ros.tiny_wam.data import Normalization
+    from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
+    from wam_ros.tiny_wam.training import TrainingError, build_model
+
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 3, "num_cameras": 1})
+    norm = Normalization(np.zeros(3), np.ones(3), np.zeros(3), np.ones(3))
+
+    ck = save_checkpoint(tmp_path / "ck", TinyWam(cfg), CheckpointMeta(JOINTS, ("scene",), 0.1, cfg, norm))
+    _, meta = build_model(_opts(tmp_path, init_from=ck), JOINTS, ("scene",))
+    assert meta is not None and tuple(meta.joint_names) == JOINTS
+    with pytest.raises(TrainingError, match="--init-from"):
+        build_model(_opts(tmp_path, init_from=ck), ("a", "b", "c"), ("scene",))
+
+
+def test_samplers_without_validation_episodes():
+    from wam_ros.tiny_wam.model import TinyWamConfig
+    from wam_ros.tiny_wam.training import Episode, make_samplers
+
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 3, "num_cameras": 1})
+    ep = Episode("t", np.zeros((5, 3)), np.zeros((5, 3)), np.zeros((1, 5, 16, 16, 3), np.uint8))
+    opts = TrainOptions(None, None, start_fraction=0.5, start_frames=2)
+    s = make_samplers([ep], [], cfg, opts)
+    assert s.val is None and s.val_start is None and s.train.start_fraction == 0.5
+    s = make_samplers([ep], [ep], cfg, opts)
+    assert s.val.start_fraction == 0.0 and s.val_start.start_fraction == 1.0 and len(s.val_start.start_index) == 2
+
+
+def test_train_step_moves_the_weights_at_the_given_rate_and_state_round_trips(tmp_path):
+    from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
+    from wam_ros.tiny_wam.training import Episode, WindowSampler, restore_train_state, train_step
+
+    torch.manual_seed(0)
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 3, "num_cameras": 1})
+    model = TinyWam(cfg)
+    rng = np.random.default_rng(0)
+    ep = Episode("reach", rng.normal(size=(6, 3)), rng.normal(size=(6, 3)),
+                 rng.integers(0, 256, (1, 6, 16, 16, 3), dtype=np.uint8))
+    optim = torch.optim.AdamW(model.parameters(), lr=1.0)
+    before = [p.detach().clone() for p in model.parameters()]
+    losses = train_step(model, optim, WindowSampler([ep], cfg, 0).batch(2), 0.0)
+    assert "loss" in losses and optim.param_groups[0]["lr"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # lr 0: no change
+    train_step(model, optim, WindowSampler([ep], cfg, 0).batch(2), 1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    path = tmp_path / "state.pt"
+    torch.save({"optimizer": optim.state_dict(), "step": 7, "torch_rng": torch.get_rng_state(),
+                "history": json.dumps([{"step": 7}])}, path)
+    fresh = torch.optim.AdamW(model.parameters(), lr=1.0)
+    assert restore_train_state(path, fresh) == (7, [{"step": 7}])
+    assert fresh.state_dict()["state"].keys() == optim.state_dict()["state"].keys()
+
+
+def test_history_entry_has_validation_only_with_validation_windows():
+    from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
+    from wam_ros.tiny_wam.training import Episode, Samplers, WindowSampler, history_entry
+
+    torch.manual_seed(0)
+    cfg = TinyWamConfig(**{**TINY, "num_joints": 3, "num_cameras": 1})
+    model = TinyWam(cfg)
+    ep = Episode("reach", np.zeros((6, 3)), np.zeros((6, 3)), np.zeros((1, 6, 16, 16, 3), np.uint8))
+    losses = {"loss": torch.tensor(1.5)}
+    train_only = history_entry(3, losses, model, Samplers(WindowSampler([ep], cfg, 0), None, None), 2, 0, 1.23)
+    assert train_only == {"step": 3, "train": {"loss": 1.5}, "elapsed_s": 1.2}
+    val = WindowSampler([ep], cfg, 1)
+    start = WindowSampler([ep], cfg, 1, start_fraction=1.0)
+    entry = history_entry(3, losses, model, Samplers(val, val, start), 2, 0, 0.0)
+    assert {"action", "goal"} <= set(entry["val"]) and {"action", "goal"} <= set(entry["val_start"])
+    assert model.training  # evaluation puts the model back into training mode

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
+from wam_ros.resources import DEFAULT_CHECKPOINT
 from wam_ros.robot.model import RobotModel, RobotModelError
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
@@ -264,16 +265,16 @@ def evaluate(model: TinyWam, sampler: WindowSampler, batches: int, batch_size: i
     return totals
 
 
-def train(opts: TrainOptions) -> Path:
-    torch.set_num_threads(opts.num_threads)
-    torch.manual_seed(opts.seed)
-    reader = LeRobotDatasetReader(opts.dataset)
-    reader.validate()
-    joints, cameras, fps = dataset_layout(reader)
-    period = 1.0 / fps
+def build_model(
+    opts: TrainOptions, joints: tuple[str, ...], cameras: tuple[str, ...]
+) -> tuple[TinyWam, CheckpointMeta | None]:
+    """The model to train: resumed from ``opts.out``, fine-tuned from ``opts.init_from`` or new.
+
+    A new model has no metadata yet (None): its normalisation comes from the training data.
+    With ``init_from`` only the training fields of the config (loss weights) may change.
+    """
     if opts.resume and (opts.out / "config.json").is_file():
         model, meta = load_checkpoint(opts.out)
-        cfg = model.cfg
     elif opts.init_from is not None:
         model, meta = load_checkpoint(opts.init_from, allow_new_modules=True)
         cfg = model.cfg
@@ -290,115 +291,184 @@ def train(opts: TrainOptions) -> Path:
                 raise TrainingError(
                     f"--model {fixed} cannot change with --init-from (only {sorted(TinyWamConfig.TRAINING_FIELDS)})"
                 )
-            cfg = model.cfg = meta.model = wanted
+            model.cfg = meta.model = wanted
     else:
         cfg = TinyWamConfig(**{"num_joints": len(joints), "num_cameras": len(cameras), **opts.model})
         model, meta = TinyWam(cfg), None
+    cfg = model.cfg
     if cfg.num_joints != len(joints) or cfg.num_cameras != len(cameras):
         raise TrainingError(
             f"model has {cfg.num_joints} joints/{cfg.num_cameras} cameras; dataset {len(joints)}/{len(cameras)}"
         )
-    calibrations = {name: PinholeCamera.load(path) for name, path in opts.calibrations.items()}  # fail early
+    return model, meta
+
+
+def load_calibrations(
+    opts: TrainOptions, joints: tuple[str, ...], cameras: tuple[str, ...]
+) -> tuple[dict[str, PinholeCamera], RobotModel | None]:
+    """The cameras' calibrations and the robot whose FK places the pointer targets (None without calibrations),
+    checked against the dataset's layout: a bad file or a wrong camera fails here, before the slow dataset load."""
+    calibrations = {name: PinholeCamera.load(path) for name, path in opts.calibrations.items()}
     robot = RobotModel.load(opts.urdf, ee_link=opts.ee_link) if calibrations else None
     if robot is not None:
-        pointer_target_joints(joints, cameras, calibrations, robot)  # before the (slow) dataset load
+        pointer_target_joints(joints, cameras, calibrations, robot)
+    return calibrations, robot
+
+
+def prepare_episodes(
+    reader: LeRobotDatasetReader,
+    opts: TrainOptions,
+    cfg: TinyWamConfig,
+    joints: tuple[str, ...],
+    cameras: tuple[str, ...],
+    calibrations: dict[str, PinholeCamera],
+    robot: RobotModel | None,
+) -> list[Episode]:
+    """Every episode, resized to the model's images, with pointer targets where cameras are calibrated."""
     episodes = load_episodes(reader, cameras, cfg.image_size)
     if calibrations:
         seen = attach_pointer_targets(episodes, joints, cameras, calibrations, cfg, opts.pointer_target_offset, robot)
-        total = sum(ep.length for ep in episodes) * len(opts.calibrations)
-        print(f"[wam-train] pointer targets: {seen} of {total} frames x {sorted(opts.calibrations)} see the target")
+        total = sum(ep.length for ep in episodes) * len(calibrations)
+        print(f"[wam-train] pointer targets: {seen} of {total} frames x {sorted(calibrations)} see the target")
+    return episodes
+
+
+@dataclass
+class Samplers:
+    train: WindowSampler
+    val: WindowSampler | None  # all validation windows
+    val_start: WindowSampler | None  # the episode starts alone: where the instruction is the only cue for the goal
+
+
+def make_samplers(train_eps: list[Episode], val_eps: list[Episode], cfg: TinyWamConfig, opts: TrainOptions) -> Samplers:
+    train = WindowSampler(train_eps, cfg, opts.seed, augment_colors=opts.augment_colors,
+                          start_fraction=opts.start_fraction, start_frames=opts.start_frames)
+    if not val_eps:
+        return Samplers(train, None, None)
+    return Samplers(
+        train,
+        WindowSampler(val_eps, cfg, opts.seed + 1),
+        WindowSampler(val_eps, cfg, opts.seed + 1, start_fraction=1.0, start_frames=opts.start_frames),
+    )
+
+
+def learning_rate(step: int, lr: float, steps: int) -> float:
+    """Linear warm-up (a tenth of the run, at most 200 steps), then cosine decay to 0 at ``steps``."""
+    warm = min(200, steps // 10 + 1)
+    if step < warm:
+        return lr * (step + 1) / warm
+    return lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+
+
+def restore_train_state(path: Path, optim: torch.optim.Optimizer) -> tuple[int, list[dict]]:
+    """(step, history) saved beside a checkpoint; restores the optimiser and torch's RNG in place."""
+    st = torch.load(path, weights_only=True)
+    optim.load_state_dict(st["optimizer"])
+    torch.set_rng_state(st["torch_rng"])
+    return int(st["step"]), json.loads(st["history"])
+
+
+def save_training(
+    opts: TrainOptions,
+    model: TinyWam,
+    meta: CheckpointMeta,
+    optim: torch.optim.Optimizer,
+    step: int,
+    history: list[dict],
+    split: tuple[int, int],
+) -> None:
+    """The checkpoint (with what it was trained on in ``meta.extra``) and the state ``--resume`` continues from."""
+    meta.extra = {
+        "dataset": str(opts.dataset),
+        "episodes": {"train": split[0], "val": split[1]},
+        "step": step,
+        "history": history[-20:],
+        "seed": opts.seed,
+        "augment_colors": opts.augment_colors,
+        "start_fraction": opts.start_fraction,
+        "init_from": None if opts.init_from is None else str(opts.init_from),
+        "calibrations": {k: str(v) for k, v in sorted(opts.calibrations.items())},
+        "pointer_target_offset": list(opts.pointer_target_offset),
+    }
+    save_checkpoint(opts.out, model, meta)
+    torch.save(
+        {"optimizer": optim.state_dict(), "step": step, "torch_rng": torch.get_rng_state(),
+         "history": json.dumps(history)},
+        opts.out / TRAIN_STATE,
+    )
+
+
+def train_step(
+    model: TinyWam, optim: torch.optim.Optimizer, batch: dict[str, torch.Tensor], lr: float
+) -> dict[str, torch.Tensor]:
+    """One optimiser step at learning rate ``lr`` (gradient norm clipped to 1); the batch's losses."""
+    for g in optim.param_groups:
+        g["lr"] = lr
+    losses = model.loss(batch)
+    optim.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optim.step()
+    return losses
+
+
+def history_entry(
+    step: int, losses: dict[str, torch.Tensor], model: TinyWam, samplers: Samplers, batch_size: int, seed: int,
+    elapsed: float,
+) -> dict:
+    """The training losses of this step and, with validation episodes, the validation losses (all windows and
+    the episode starts alone)."""
+    entry: dict = {"step": step, "train": {k: float(v.detach()) for k, v in losses.items()},
+                   "elapsed_s": round(elapsed, 1)}
+    if samplers.val is not None and samplers.val_start is not None:
+        entry["val"] = evaluate(model, samplers.val, 4, batch_size, seed)
+        entry["val_start"] = evaluate(model, samplers.val_start, 2, batch_size, seed)
+    return entry
+
+
+def train(opts: TrainOptions) -> Path:
+    torch.set_num_threads(opts.num_threads)
+    torch.manual_seed(opts.seed)
+    reader = LeRobotDatasetReader(opts.dataset)
+    reader.validate()
+    joints, cameras, fps = dataset_layout(reader)
+    model, meta = build_model(opts, joints, cameras)
+    cfg = model.cfg
+    calibrations, robot = load_calibrations(opts, joints, cameras)  # fail early
+    episodes = prepare_episodes(reader, opts, cfg, joints, cameras, calibrations, robot)
     train_ids, val_ids = split_episodes(len(episodes), opts.val_episodes, opts.seed)
     train_eps = [episodes[i] for i in train_ids]
     if meta is None:
         norm = Normalization.from_data(*action_targets(train_eps, cfg))
-        meta = CheckpointMeta(joints, cameras, period, cfg, norm)
+        meta = CheckpointMeta(joints, cameras, 1.0 / fps, cfg, norm)
         model.set_normalization(norm.state_mean, norm.state_std, norm.action_mean, norm.action_std)
-    train_sampler = WindowSampler(
-        train_eps,
-        cfg,
-        opts.seed,
-        augment_colors=opts.augment_colors,
-        start_fraction=opts.start_fraction,
-        start_frames=opts.start_frames,
-    )
-    val_eps = [episodes[i] for i in val_ids]
-    val_sampler = WindowSampler(val_eps, cfg, opts.seed + 1) if val_ids else None
-    # the episode starts alone: where the instruction is the only cue for the goal
-    val_start = (
-        WindowSampler(val_eps, cfg, opts.seed + 1, start_fraction=1.0, start_frames=opts.start_frames)
-        if val_ids
-        else None
-    )
+    samplers = make_samplers(train_eps, [episodes[i] for i in val_ids], cfg, opts)
     optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    step = 0
-    history: list[dict] = []
-    state_path = opts.out / TRAIN_STATE
-    if opts.resume and state_path.is_file():
-        st = torch.load(state_path, weights_only=True)
-        optim.load_state_dict(st["optimizer"])
-        step = int(st["step"])
-        torch.set_rng_state(st["torch_rng"])
-        history = json.loads(st["history"])
+    step, history = 0, []
+    if opts.resume and (opts.out / TRAIN_STATE).is_file():
+        step, history = restore_train_state(opts.out / TRAIN_STATE, optim)
         print(f"[wam-train] resumed at step {step}")
 
-    def lr_at(s: int) -> float:  # linear warm-up, cosine decay
-        warm = min(200, opts.steps // 10 + 1)
-        if s < warm:
-            return opts.lr * (s + 1) / warm
-        return opts.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, opts.steps - warm))))
-
     def save(tag: str) -> None:
-        meta.extra = {
-            "dataset": str(opts.dataset),
-            "episodes": {"train": len(train_ids), "val": len(val_ids)},
-            "step": step,
-            "history": history[-20:],
-            "seed": opts.seed,
-            "augment_colors": opts.augment_colors,
-            "start_fraction": opts.start_fraction,
-            "init_from": None if opts.init_from is None else str(opts.init_from),
-            "calibrations": {k: str(v) for k, v in sorted(opts.calibrations.items())},
-            "pointer_target_offset": list(opts.pointer_target_offset),
-        }
-        save_checkpoint(opts.out, model, meta)
-        torch.save(
-            {
-                "optimizer": optim.state_dict(),
-                "step": step,
-                "torch_rng": torch.get_rng_state(),
-                "history": json.dumps(history),
-            },
-            state_path,
-        )
+        save_training(opts, model, meta, optim, step, history, (len(train_ids), len(val_ids)))
         print(f"[wam-train] {tag} checkpoint at step {step} -> {opts.out}")
 
     print(
-        f"[wam-train] {len(train_ids)} train / {len(val_ids)} val episodes, {len(train_sampler.index)} windows, "
+        f"[wam-train] {len(train_ids)} train / {len(val_ids)} val episodes, {len(samplers.train.index)} windows, "
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, fps {fps:g}"
     )
     model.train()
     bar = tqdm(total=opts.steps, initial=step, desc="wam-train", dynamic_ncols=True)
     t0 = time.monotonic()
     while step < opts.steps:
-        for g in optim.param_groups:
-            g["lr"] = lr_at(step)
-        losses = model.loss(train_sampler.batch(opts.batch_size))
-        optim.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optim.step()
+        losses = train_step(model, optim, samplers.train.batch(opts.batch_size),
+                            learning_rate(step, opts.lr, opts.steps))
         step += 1
         bar.update(1)
         bar.set_postfix({k: f"{float(v.detach()):.3f}" for k, v in losses.items()})
         if step % opts.eval_every == 0 or step == opts.steps:
-            entry = {
-                "step": step,
-                "train": {k: float(v.detach()) for k, v in losses.items()},
-                "elapsed_s": round(time.monotonic() - t0, 1),
-            }
-            if val_sampler is not None:
-                entry["val"] = evaluate(model, val_sampler, 4, opts.batch_size, opts.seed)
-                entry["val_start"] = evaluate(model, val_start, 2, opts.batch_size, opts.seed)
+            entry = history_entry(step, losses, model, samplers, opts.batch_size, opts.seed, time.monotonic() - t0)
+            if "val" in entry:
                 bar.write(
                     f"[wam-train] step {step} val {json.dumps({k: round(v, 4) for k, v in entry['val'].items()})} "
                     f"starts {json.dumps({k: round(entry['val_start'][k], 4) for k in ('action', 'goal')})}"
@@ -421,7 +491,7 @@ def _camera_file(value: str) -> tuple[str, Path]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-train", description="Train the tiny WAM on a LeRobot v3 dataset.")
     ap.add_argument("dataset", type=Path, help="LeRobot v3 dataset directory")
-    ap.add_argument("--out", type=Path, default=Path("checkpoints/tiny_wam"), help="checkpoint directory")
+    ap.add_argument("--out", type=Path, default=Path(DEFAULT_CHECKPOINT), help="checkpoint directory")
     ap.add_argument("--steps", type=int, default=TrainOptions.steps)
     ap.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
     ap.add_argument("--lr", type=float, default=TrainOptions.lr)
