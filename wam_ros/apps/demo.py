@@ -13,6 +13,7 @@ import argparse
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -82,6 +83,111 @@ def status_line(cmd, episode: int, total: int, successes: int, started: float) -
     )
 
 
+def choose_policy(requested: str, checkpoint: str) -> str:
+    """The policy to run: 'auto' is the bundled checkpoint when present, else the scripted expert (said so)."""
+    policy = pick_policy(requested, checkpoint)
+    if policy == "expert" and requested == "auto":
+        print(f"[demo] no checkpoint at {checkpoint}: the scripted expert stands in as the policy")
+    return policy
+
+
+def episode_line(ep: int, r) -> str:
+    """One finished episode, for the log."""
+    faults = f" faults {r.faults}" if r.faults else ""
+    return (f"\r[demo] episode {ep}: seed {r.seed} '{r.instruction}' -> "
+            f"{'SUCCESS' if r.success else 'fail'} in {r.duration:.1f} s{faults}\x1b[K")
+
+
+@dataclass
+class DemoRun:
+    """What a demo session leaves behind for the summary."""
+
+    results: list = field(default_factory=list)  # EpisodeResult per finished episode
+    wam: dict = field(default_factory=dict)  # the policy node's last diagnostics
+    smoother: dict = field(default_factory=dict)  # the smoother's last diagnostics
+    codes: dict = field(default_factory=dict)  # node -> exit code
+    recorder: VideoRecorder | None = None
+
+
+def run_session(opts, a: argparse.Namespace, log_dir: Path, video: Path | None) -> DemoRun:
+    """Start the sim graph, record the video (unless ``video`` is None), run the episodes with a live status
+    line; Ctrl-C ends it early, disarmed. Every node has exited on return."""
+    run = DemoRun()
+    started = time.monotonic()
+    try:
+        with sim_session(opts, log_dir, a.seed) as (cmd, runner):
+            if video is not None:
+                run.recorder = VideoRecorder(cmd, video)
+                run.recorder.start()
+
+            def tick(ep: int) -> None:
+                line = status_line(cmd, ep, a.episodes, sum(r.success for r in run.results), started)
+                print("\r" + line + "\x1b[K", end="", flush=True)
+
+            def done(ep: int, r) -> None:
+                run.results.append(r)
+                print(episode_line(ep, r))
+
+            try:
+                run_episodes(cmd, runner, a.episodes, a.episode_timeout, on_tick=tick, on_result=done)
+            except KeyboardInterrupt:
+                print("\n[demo] Ctrl-C: disarming (the bridge holds the arm) and stopping")
+            run.wam = cmd.diagnostic("wam_node") or cmd.diagnostic("expert")
+            run.smoother = cmd.diagnostic("smoother")
+            if run.recorder is not None:
+                run.recorder.stop_event.set()
+                run.recorder.join(timeout=10)
+        run.codes = runner.dead()  # every node has exited by now: their exit codes
+    except KeyboardInterrupt:
+        print("\n[demo] Ctrl-C: stopped")
+    return run
+
+
+def summary_lines(policy: str, strategy: str, extra_latency: float, run: DemoRun) -> list[str]:
+    """The summary printed at the end: successes, inference latency, smoother stalls, video, exit codes."""
+    wam, sm, results = run.wam, run.smoother, run.results
+    n = len(results)
+    ok = sum(r.success for r in results)
+    lines = [
+        "\n[demo] summary",
+        f"  policy            {policy} (strategy {strategy}, extra latency {extra_latency:.2f} s)",
+        f"  episodes          {n}, successes {ok}" + (f" ({ok / n:.0%})" if n else ""),
+    ]
+    if ok:
+        lines.append(f"  time to success   {np.mean([r.duration for r in results if r.success]):.1f} s mean")
+    lines += [
+        f"  inference         p50 {wam.get('latency_p50_ms', wam.get('infer_ms', '?'))} ms, "
+        f"p99 {wam.get('latency_p99_ms', '?')} ms",
+        f"  smoother          stall total {sm.get('stall_time_total', '?')} s "
+        f"(longest {sm.get('stall_time_max', '?')} s), "
+        f"max boundary jump {sm.get('boundary_jump_position_max', '?')} rad, "
+        f"chunks accepted {sm.get('chunks_accepted', '?')}",
+    ]
+    if run.recorder is not None:
+        lines.append(f"  video             {run.recorder.path} ({run.recorder.frames} frames at {VIDEO_FPS} fps)")
+    lines.append(f"  processes         {run.codes}")
+    return lines
+
+
+def exit_code(run: DemoRun) -> int:
+    """0 when episodes ran and every node exited cleanly (0, or -2: stopped by SIGINT)."""
+    return 0 if run.results and run.codes and all(c in (0, -2) for c in run.codes.values()) else 1
+
+
+def run_demo(a: argparse.Namespace) -> int:
+    """The demo for parsed options: the sim graph, the episodes, the summary; the process exit code."""
+    policy = choose_policy(a.policy, a.checkpoint)
+    opts = options_from_args(a, policy=policy, checkpoint=str(resolve(a.checkpoint)), extra_params=parse_set(a.set))
+    a.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_dir = a.out / f"demo-{stamp}-logs"
+    print(f"[demo] starting the sim graph (policy {policy}, strategy {a.smoother_strategy}); logs in {log_dir}")
+    run = run_session(opts, a, log_dir, None if a.no_video else a.out / f"demo-{stamp}.mp4")
+    for line in summary_lines(policy, a.smoother_strategy, a.extra_latency, run):
+        print(line)
+    return exit_code(run)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-demo", description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=5)
@@ -100,71 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     stop_on_termination_signals()
 
-    policy = pick_policy(a.policy, a.checkpoint)
-    if policy == "expert" and a.policy == "auto":
-        print(f"[demo] no checkpoint at {a.checkpoint}: the scripted expert stands in as the policy")
-    opts = options_from_args(a, policy=policy, checkpoint=str(resolve(a.checkpoint)), extra_params=parse_set(a.set))
-    a.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    log_dir = a.out / f"demo-{stamp}-logs"
-    print(f"[demo] starting the sim graph (policy {policy}, strategy {a.smoother_strategy}); logs in {log_dir}")
-    results: list = []
-    recorder = None
-    wam: dict = {}
-    sm: dict = {}
-    codes: dict = {}
-    started = time.monotonic()
-    try:
-        with sim_session(opts, log_dir, a.seed) as (cmd, runner):
-            if not a.no_video:
-                recorder = VideoRecorder(cmd, a.out / f"demo-{stamp}.mp4")
-                recorder.start()
-
-            def tick(ep: int) -> None:
-                line = status_line(cmd, ep, a.episodes, sum(r.success for r in results), started)
-                print("\r" + line + "\x1b[K", end="", flush=True)
-
-            def done(ep: int, r) -> None:
-                results.append(r)
-                faults = f" faults {r.faults}" if r.faults else ""
-                print(
-                    f"\r[demo] episode {ep}: seed {r.seed} '{r.instruction}' -> "
-                    f"{'SUCCESS' if r.success else 'fail'} in {r.duration:.1f} s{faults}\x1b[K"
-                )
-
-            try:
-                run_episodes(cmd, runner, a.episodes, a.episode_timeout, on_tick=tick, on_result=done)
-            except KeyboardInterrupt:
-                print("\n[demo] Ctrl-C: disarming (the bridge holds the arm) and stopping")
-            wam = cmd.diagnostic("wam_node") or cmd.diagnostic("expert")
-            sm = cmd.diagnostic("smoother")
-            if recorder is not None:
-                recorder.stop_event.set()
-                recorder.join(timeout=10)
-        codes = runner.dead()  # every node has exited by now: their exit codes
-    except KeyboardInterrupt:
-        print("\n[demo] Ctrl-C: stopped")
-    n = len(results)
-    ok = sum(r.success for r in results)
-    print("\n[demo] summary")
-    print(f"  policy            {policy} (strategy {a.smoother_strategy}, extra latency {a.extra_latency:.2f} s)")
-    print(f"  episodes          {n}, successes {ok}" + (f" ({ok / n:.0%})" if n else ""))
-    if ok:
-        print(f"  time to success   {np.mean([r.duration for r in results if r.success]):.1f} s mean")
-    print(
-        f"  inference         p50 {wam.get('latency_p50_ms', wam.get('infer_ms', '?'))} ms, "
-        f"p99 {wam.get('latency_p99_ms', '?')} ms"
-    )
-    print(
-        f"  smoother          stall total {sm.get('stall_time_total', '?')} s "
-        f"(longest {sm.get('stall_time_max', '?')} s), "
-        f"max boundary jump {sm.get('boundary_jump_position_max', '?')} rad, "
-        f"chunks accepted {sm.get('chunks_accepted', '?')}"
-    )
-    if recorder is not None:
-        print(f"  video             {recorder.path} ({recorder.frames} frames at {VIDEO_FPS} fps)")
-    print(f"  processes         {codes}")
-    sys.exit(0 if n and codes and all(c in (0, -2) for c in codes.values()) else 1)
+    sys.exit(run_demo(a))
 
 
 if __name__ == "__main__":
