@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_recorder.py [--quick]
 
 1. Writer core: frames/s of ``add_frame`` with two cameras (unthrottled, one thread)
-   and the CPU time per frame, for a few image sizes and x264 presets; plus the time
-   of ``save_episode`` (atomic commit incl. remuxing into the camera files).
+   and the CPU time per frame, for a few image sizes, x264 presets and SVT-AV1 (LeRobot's
+   default codec); plus the time of ``save_episode`` (atomic commit incl. remuxing into the
+   camera files and the statistics with quantiles).
 2. The node: episode_recorder_node in its own process, fed two cameras + joint
    states + commands over real DDS at the camera rate, recording at ``fps``; reports
    the recorded frame rate and the node's CPU use (psutil, % of one core).
@@ -44,11 +45,11 @@ def video_like(h: int, w: int, n: int = 30, seed: int = 0) -> list[np.ndarray]:
     return [np.ascontiguousarray(big[:h, 2 * i : 2 * i + w]) for i in range(n)]
 
 
-def bench_writer(h: int, w: int, preset: str, frames: int) -> dict:
+def bench_writer(h: int, w: int, vcodec: str, preset: str, frames: int) -> dict:
     imgs = {"scene": video_like(h, w), "wrist": video_like(h, w, seed=1)}
     with tempfile.TemporaryDirectory() as d:
         writer = LeRobotDatasetWriter(Path(d) / "ds", DatasetSpec(30, JOINTS, {"scene": (h, w), "wrist": (h, w)},
-                                                                  preset=preset))
+                                                                  vcodec=vcodec, preset=preset))
         proc = psutil.Process()
         writer.start_episode("bench")
         c0, t0 = proc.cpu_times(), time.perf_counter()
@@ -120,14 +121,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer sizes, shorter runs")
     args = ap.parse_args()
     frames = 60 if args.quick else 150
-    print(f"Writer core, 2 cameras, libx264 crf 30 g 2 (episode of {frames} frames)")
-    print(f"{'size':>9} {'preset':>10} {'frames/s':>9} {'CPU ms/frame':>13} {'save ep1 s':>11} {'save ep2 s':>11}"
+    print(f"Writer core, 2 cameras, crf 30 g 2 (episode of {frames} frames)")
+    print(f"{'size':>9} {'codec':>20} {'frames/s':>9} {'CPU ms/frame':>13} {'save ep1 s':>11} {'save ep2 s':>11}"
           f" {'kB/frame':>9}")
     sizes = [(120, 160), (240, 320)] if args.quick else [(120, 160), (240, 320), (480, 640)]
     for h, w in sizes:
-        for preset in ("ultrafast", "veryfast"):
-            r = bench_writer(h, w, preset, frames)
-            print(f"{w}x{h:>4} {preset:>10} {r['fps']:9.1f} {r['cpu_ms']:13.2f} {r['save1']:11.3f} "
+        for vcodec, preset in (("libx264", "ultrafast"), ("libx264", "veryfast"), ("libsvtav1", "veryfast")):
+            r = bench_writer(h, w, vcodec, preset, frames)
+            name = f"{vcodec} {preset}" if vcodec == "libx264" else f"{vcodec} preset 12"
+            print(f"{w}x{h:>4} {name:>20} {r['fps']:9.1f} {r['cpu_ms']:13.2f} {r['save1']:11.3f} "
                   f"{r['save2']:11.3f} {r['kb_per_frame']:9.2f}")
     print("\nepisode_recorder_node over DDS, 2 cameras, preset veryfast")
     print(f"{'size':>9} {'target fps':>10} {'recorded fps':>13} {'node CPU %':>11}")

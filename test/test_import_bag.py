@@ -5,6 +5,7 @@ clear errors, and wam-train trains on the result."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -42,20 +43,23 @@ def joint_q(t: float) -> np.ndarray:
 
 
 def write_bag(path: Path, seconds: float, storage: StoragePlugin, joint_gap: tuple[float, float] | None = None,
-              compressed_wrist: bool = True, with_command: bool = True) -> None:
+              compressed_wrist: bool = True, with_command: bool = True, size: tuple[int, int] = (H, W),
+              frame: Callable[[int], np.ndarray] | None = None) -> None:
     """Two cameras at 30 Hz (brightness encodes the frame number; the wrist one as JPEG), joint states at
     100 Hz (j2 = t), a command at 20 Hz: from its stamp t_c, j_i goes linearly from t_c + i to t_c + i + 1
-    over 1 s (so the reference at time g is t_c + i + (g - t_c))."""
+    over 1 s (so the reference at time g is t_c + i + (g - t_c)). ``frame(k)`` replaces the flat images
+    (bench/bench_import_bag.py gives textured ones)."""
     Image, CImage = TS.types["sensor_msgs/msg/Image"], TS.types["sensor_msgs/msg/CompressedImage"]
     JointState = TS.types["sensor_msgs/msg/JointState"]
     Traj, Point = TS.types["trajectory_msgs/msg/JointTrajectory"], TS.types["trajectory_msgs/msg/JointTrajectoryPoint"]
     Duration = TS.types["builtin_interfaces/msg/Duration"]
     msgs = []  # (t, topic, type, msg)
+    h, w = size
     for k in range(int((seconds - T_IMG) * 30) + 1):
         t = T_IMG + k / 30
-        img = np.full((H, W, 3), brightness(k), np.uint8)
+        img = frame(k) if frame else np.full((h, w, 3), brightness(k), np.uint8)
         msgs.append((t, "/camera/scene/color/image_raw", Image.__msgtype__,
-                     Image(header=_header(t), height=H, width=W, encoding="rgb8", is_bigendian=0, step=W * 3,
+                     Image(header=_header(t), height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
                            data=img.reshape(-1))))
         if compressed_wrist:
             _, jpg = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -185,13 +189,7 @@ def test_a_bag_of_another_camera_size_fails_naming_it_and_keeps_the_saved_episod
     write_bag(tmp_path / "small", 1.0, StoragePlugin.SQLITE3)
     out = tmp_path / "ds"
     import_bags(_opts(bags[:1], out), log=lambda *_: None)
-    global H, W
-    h, w = H, W
-    H, W = 16, 16
-    try:
-        write_bag(tmp_path / "other_size", 1.0, StoragePlugin.SQLITE3)
-    finally:
-        H, W = h, w
+    write_bag(tmp_path / "other_size", 1.0, StoragePlugin.SQLITE3, size=(16, 16))
     with pytest.raises(DatasetError, match=r"other_size: camera 'scene': image \(16, 16, 3\)"):
         import_bags(_opts([tmp_path / "small", tmp_path / "other_size"], out), log=lambda *_: None)
     r = LeRobotDatasetReader(out)
