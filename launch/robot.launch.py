@@ -11,7 +11,6 @@ The safety bridge starts in dry_run: nothing reaches the arm until you ask for i
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch_ros.actions import Node
 
 from launch import LaunchDescription
 from wam_ros.apps.graph import bridge_controller, robot_graph
@@ -21,12 +20,23 @@ from wam_ros.ros.launch_support import (
     declare_arguments,
     flag,
     graph_actions,
+    graph_use_sim_time,
     options_from_context,
+    require_packages,
     robot_state_publisher,
+    ros_node,
     rviz_if_requested,
 )
 
 ARGS = [*POLICY_GRAPH_ARGUMENTS, "cameras_config"]
+
+#: Optional packages and the argument that does without each.
+TURN_OFF = {
+    "rviz2": "rviz:=false",
+    "robot_state_publisher": "robot_description:=external (when the robot's driver publishes /robot_description)",
+    "realsense2_camera": "camera_driver:=wam_ros",
+    "controller_manager": "start_ros2_control:=false",
+}
 
 
 def _setup(context, *args, **kwargs):
@@ -36,43 +46,44 @@ def _setup(context, *args, **kwargs):
     specs = robot_graph(opts)
     if cfg["camera_driver"] == "realsense2_camera":
         specs = [s for s in specs if s.executable != "camera_node"]
+    use_sim_time = graph_use_sim_time(specs)  # one value for every process below
     actions = graph_actions(specs, ns)
     if cfg["camera_driver"] == "realsense2_camera":
         # realsense-ros publishes the same topic names (/camera/<name>/color/image_raw ...).
         actions.append(
-            Node(
+            ros_node(
                 package="realsense2_camera",
                 executable="realsense2_camera_node",
                 namespace="camera",
                 name=cfg["realsense_camera_name"],
-                parameters=[{"align_depth.enable": True, "use_sim_time": opts.use_sim_time}],
+                parameters=[{"align_depth.enable": True, "use_sim_time": use_sim_time}],
                 output="screen",
             )
         )
     if cfg["robot_description"] == "":
-        actions.append(robot_state_publisher(str(resolve(cfg["urdf"])), opts.use_sim_time, ns))
+        actions.append(robot_state_publisher(str(resolve(cfg["urdf"])), use_sim_time, ns))
     if flag(context, "start_ros2_control"):
         controllers = str(share_path("config", "ros2_controllers.yaml"))
         actions.append(
-            Node(
+            ros_node(
                 package="controller_manager",
                 executable="ros2_control_node",
-                parameters=[controllers, {"use_sim_time": opts.use_sim_time}],
+                parameters=[controllers, {"use_sim_time": use_sim_time}],
                 remappings=[("~/robot_description", "/robot_description")],
                 output="screen",
             )
         )
         for controller in ("joint_state_broadcaster", bridge_controller(opts, "robot")):
             actions.append(
-                Node(
+                ros_node(
                     package="controller_manager",
                     executable="spawner",
                     arguments=[controller, "--controller-manager", "/controller_manager"],
                     output="screen",
                 )
             )
-    actions += rviz_if_requested(context, opts.use_sim_time)
-    return actions
+    actions += rviz_if_requested(context, use_sim_time)
+    return require_packages(actions, TURN_OFF, "robot.launch.py")
 
 
 def generate_launch_description():

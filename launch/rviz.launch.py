@@ -1,4 +1,4 @@
-"""RViz with the robot model, camera image, predicted-future filmstrip and end-effector path.
+"""RViz with config/wam.rviz: robot model, cameras, safety state, predicted futures and path.
 
 ros2 launch wam_ros rviz.launch.py
 """
@@ -6,11 +6,11 @@ ros2 launch wam_ros rviz.launch.py
 from launch.actions import OpaqueFunction
 
 from launch import LaunchDescription
-from wam_ros.ros.launch_support import declare_arguments, flag, rviz
+from wam_ros.ros.launch_support import declare_arguments, flag, require_packages, rviz
 
 
 def _setup(context, *args, **kwargs):
-    return [rviz(flag(context, "use_sim_time"))]
+    return require_packages([rviz(flag(context, "use_sim_time"))], {}, "rviz.launch.py")
 
 
 def generate_launch_description():

@@ -7,13 +7,16 @@ runner starts. Written against launch/launch_ros APIs present in Jazzy and newer
 
 from __future__ import annotations
 
+import os
+import weakref
 from typing import Any
 
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from wam_ros.apps.graph import OPTIONS, GraphOptions, NodeSpec, option_arg
+from wam_ros.apps.graph import OPTIONS, PACKAGE, GraphOptions, NodeSpec, option_arg
 from wam_ros.params import Param
 from wam_ros.resources import share_path
 
@@ -85,12 +88,29 @@ def options_from_context(context: Any, **fixed: Any) -> GraphOptions:
     return GraphOptions(**{**values, **fixed})
 
 
+#: What each Node action was given (launch_ros exposes a Node's parameters only once it has
+#: been executed, i.e. its process started): read back with ``node_settings``.
+_SETTINGS: weakref.WeakKeyDictionary[Node, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def ros_node(**kwargs: Any) -> Node:
+    """``launch_ros.actions.Node(**kwargs)``, remembering what it was given (``node_settings``)."""
+    node = Node(**kwargs)
+    _SETTINGS[node] = dict(kwargs)
+    return node
+
+
+def node_settings(node: Node) -> dict[str, Any]:
+    """The keyword arguments a Node made by ``ros_node`` was given (name, namespace, parameters, ...)."""
+    return _SETTINGS[node]
+
+
 def node_action(spec: NodeSpec, namespace: str = "") -> Node:
     """launch_ros Node for one NodeSpec (parameter files resolved in share/wam_ros)."""
     params: list[Any] = [str(share_path(f)) for f in spec.params_files]
     if spec.params:
         params.append(dict(spec.params))
-    return Node(
+    return ros_node(
         package=spec.package,
         executable=spec.executable,
         name=spec.name,
@@ -107,10 +127,52 @@ def graph_actions(specs: list[NodeSpec], namespace: str = "") -> list[Node]:
     return [node_action(s, namespace) for s in specs]
 
 
+def graph_use_sim_time(specs: list[NodeSpec]) -> bool:
+    """The one ``use_sim_time`` of a graph; the nodes outside it (robot_state_publisher, RViz, drivers) take it too."""
+    values = {bool(s.params.get("use_sim_time", False)) for s in specs}
+    if len(values) != 1:
+        mixed = sorted((s.name, s.params.get("use_sim_time")) for s in specs)
+        raise LaunchSetupError(f"the graph mixes use_sim_time values: {mixed}")
+    return values.pop()
+
+
+class LaunchSetupError(RuntimeError):
+    """A launch file cannot start its graph as asked; raised before any process is started."""
+
+
+def package_installed(package: str) -> bool:
+    """True when ``package`` is in the ament index (what ``ros2 run`` / launch_ros look it up in)."""
+    try:
+        get_package_share_directory(package)
+    except (PackageNotFoundError, LookupError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
+        return False
+    return True
+
+
+def require_packages(actions: list[Any], turn_off: dict[str, str], launch_file: str) -> list[Any]:
+    """Return ``actions`` if every package their Nodes run is installed; otherwise raise, naming each
+    missing package and the launch argument that does without it (``turn_off``: package -> ``arg:=value``).
+
+    Called by the launch files before they return any action: launch_ros looks an executable up only
+    when it starts it, so a missing package used to fail after the other nodes were running, and
+    they were left running without a parent.
+    """
+    distro = os.environ.get("ROS_DISTRO", "<distro>")
+    missing = []
+    for package in dict.fromkeys(a.node_package for a in actions if isinstance(a, Node)):
+        if package in (PACKAGE, None) or package_installed(package):
+            continue
+        hint = f"launch with {turn_off[package]}" if package in turn_off else "it is required by this launch file"
+        missing.append(f"package '{package}' not found (install ros-{distro}-{package.replace('_', '-')}, or {hint})")
+    if missing:
+        raise LaunchSetupError(f"{launch_file}: nothing started: " + "; ".join(missing))
+    return actions
+
+
 def robot_state_publisher(urdf_path: str, use_sim_time: bool, namespace: str = "") -> Node:
     with open(urdf_path) as f:
         description = f.read()
-    return Node(
+    return ros_node(
         package="robot_state_publisher",
         executable="robot_state_publisher",
         namespace=namespace,
@@ -125,7 +187,7 @@ def rviz_if_requested(context: Any, use_sim_time: bool) -> list[Node]:
 
 
 def rviz(use_sim_time: bool) -> Node:
-    return Node(
+    return ros_node(
         package="rviz2",
         executable="rviz2",
         arguments=["-d", str(share_path("config", "wam.rviz"))],
