@@ -552,7 +552,7 @@ class LeRobotDatasetWriter:
         if have is None:
             return video.available_encoder(self.spec.vcodec)
         if have != self.spec.vcodec:
-            log.warning("%s holds %s video; appending in %s (asked for %s)", self.root, have, have, self.spec.vcodec)
+            log.warning("%s holds %s video; appending in that codec, not %s", self.root, have, self.spec.vcodec)
         return have
 
     def _read_data_file(self, rel: str, schema: pa.Schema) -> pa.Table:
