@@ -362,8 +362,9 @@ def _camera(arg: str) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="wam-import-bag", description=__doc__.split("\n\n")[0],
                                  epilog="One episode per bag. See docs/data_collection.md, 'Importing rosbag2'.")
-    ap.add_argument("paths", nargs="+", type=Path, metavar="BAG [BAG ...] OUT",
-                    help="rosbag2 directories (or .mcap/.db3 files), then the dataset directory (appended to)")
+    ap.add_argument("bags", nargs="+", type=Path, metavar="BAG",
+                    help="rosbag2 recordings: directories with metadata.yaml, or .mcap/.db3 files")
+    ap.add_argument("out", type=Path, metavar="OUT", help="the dataset directory (created, or appended to)")
     ap.add_argument("--image-topic", action="append", type=_camera, required=True, metavar="[NAME=]TOPIC",
                     help="a camera (sensor_msgs Image or CompressedImage); repeat for more cameras")
     ap.add_argument("--joint-topic", required=True, help="sensor_msgs/JointState: observation.state")
@@ -386,13 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default=ImportOptions.preset, help="x264 preset")
     ap.add_argument("--robot-type", default=ImportOptions.robot_type)
     a = ap.parse_args(argv)
-    if len(a.paths) < 2:
-        ap.error("give at least one BAG and the OUT dataset directory")
     cams = dict(a.image_topic)
     if len(cams) != len(a.image_topic):
         ap.error(f"camera names must be unique: {[n for n, _ in a.image_topic]}")
     opts = ImportOptions(
-        bags=a.paths[:-1], out=a.paths[-1], image_topics=cams, joint_topic=a.joint_topic, fps=a.fps,
+        bags=a.bags, out=a.out, image_topics=cams, joint_topic=a.joint_topic, fps=a.fps,
         action_topic=a.action_topic, task=a.task, instruction_topic=a.instruction_topic, joints=tuple(a.joints),
         max_state_age=a.max_state_age, command_timeout=a.command_timeout, sync_slop=a.sync_slop,
         sync_max_age=a.sync_max_age, vcodec=a.vcodec, crf=a.crf, preset=a.preset, robot_type=a.robot_type,
