@@ -284,10 +284,17 @@ class ChunkSmoother:
         verdict = self._add_chunk(chunk, now)
         return verdict if verdict.accepted else self.refuse(verdict.reason, counted=True)
 
-    def refuse(self, reason: str, counted: bool = False) -> ChunkVerdict:
+    def too_long(self, num_points: int) -> str:
+        """The refusal reason for a chunk of ``num_points`` over the size cap ("" when it fits)."""
+        cap = self.config.max_chunk_points
+        return f"too long: {num_points} points > max_chunk_points {cap}" if num_points > cap else ""
+
+    def refuse(self, reason: str, counted: bool = False, now: float | None = None) -> ChunkVerdict:
         """Record a chunk refused with ``reason`` (also for chunks the caller could not even convert)."""
         if not counted:
             self.received += 1
+        if now is not None:
+            self._last_received = now
         self.rejected[reason.split(":")[0]] += 1
         self.last_reject_reason = reason
         return ChunkVerdict(False, reason)
@@ -297,9 +304,8 @@ class ChunkSmoother:
         self._last_received = now
         if self._plan is None and not self.reset(now):
             return ChunkVerdict(False, "not initialised: no joint state received yet")
-        if chunk.num_points > self.config.max_chunk_points:
-            return ChunkVerdict(
-                False, f"too long: {chunk.num_points} points > max_chunk_points {self.config.max_chunk_points}")
+        if too_long := self.too_long(chunk.num_points):
+            return ChunkVerdict(False, too_long)
         try:
             chunk.validate()
             chunk = chunk.reordered(self.joint_names)
@@ -353,9 +359,9 @@ class ChunkSmoother:
         old = self._plan.trimmed(min(t_s, self._t))
         cfg = self.config
         self._chunks = [c for c in self._chunks if c.last_time >= t_s] + [chunk]
-        if cfg.strategy == "latest":
+        if cfg.strategy == LATEST:
             new = blend_latest(old, chunk, t_s)
-        elif cfg.strategy == "temporal_ensemble":
+        elif cfg.strategy == TEMPORAL_ENSEMBLE:
             new = blend_temporal_ensemble(old, self._chunks, t_s, cfg.ensemble_k)
         else:
             new = blend_rtc(old, chunk, t_s + cfg.commit_time, cfg.blend_horizon, cfg.blend_mask, t_s)
@@ -466,21 +472,24 @@ class ChunkSmoother:
     def accepted_since_reset(self) -> bool:
         return self._last_arrival == self._last_arrival
 
-    def lookahead(self, points: int, spacing: float, now: float | None = None) -> Trajectory:
-        """The command to send at ``now``: ``points`` references at ``spacing``, 2 ``spacing``, ... after it.
+    def lookahead(
+        self, points: int, spacing: float, now: float | None = None, lead: float | None = None
+    ) -> Trajectory:
+        """The command to send at ``now``: ``points`` references at ``lead``, ``lead + spacing``, ... after it.
 
-        Stamped ``now`` (default: the time of the current reference), so no point is
-        already in the past when a receiver compares the stamp with its own clock (the
-        current reference, at or before ``now``, is never sent: a receiver would skip it
-        and retime the rest). Read off the jerk-limited trajectories the filter planned
-        on its last tick (towards the plan ``track_lookahead`` ahead), so positions,
-        velocities and accelerations are consistent (for quintic splines) and cost no
-        extra updates. They are a prediction: the next ticks re-plan towards later points.
+        Stamped ``now`` (default: the time of the current reference); ``lead`` (default
+        ``spacing``) covers the delivery latency, so no point is already in the past when
+        the receiver compares the stamp with its own clock (the current reference, at or
+        before ``now``, is never sent: a receiver would skip it and retime the rest).
+        Read off the jerk-limited trajectories the filter planned on its last tick (towards
+        the plan ``track_lookahead`` ahead), so positions, velocities and accelerations are
+        consistent (for quintic splines) and cost no extra updates. They are a prediction:
+        the next ticks re-plan towards later points.
         """
         if self._plan is None or self._last is None:
             raise RuntimeError("smoother not initialised")
         stamp = self._t if now is None else max(float(now), self._t)
-        times = np.arange(1, points + 1) * float(spacing)
+        times = (spacing if lead is None else float(lead)) + np.arange(points) * float(spacing)
         pos, vel, acc = self._filter.predict(times + (stamp - self._t))
         pos = np.clip(pos, self.lower, self.upper)
         return Trajectory(stamp, self.joint_names, times, pos, vel, acc)

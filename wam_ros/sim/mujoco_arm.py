@@ -181,6 +181,9 @@ class MujocoArm:
             if js.mimic_of
         ]
         self.timestep = float(m.opt.timestep)
+        #: URDF velocity limits of the actuated joints, enforced on every physics step (a drive's velocity loop)
+        self.velocity_limit = np.asarray(robot.limits(self.actuated)["velocity"], dtype=float)
+        self.velocity_clamps = 0  # physics steps in which a joint was held to its velocity limit
         self.home = initial_positions(robot)
         self.set_joint_positions(self.home)
 
@@ -239,7 +242,20 @@ class MujocoArm:
         self.data.ctrl[self._act_ids] = ctrl
 
     def step(self, n: int = 1) -> None:
-        mujoco.mj_step(self.model, self.data, nstep=n)
+        """``n`` physics steps; after each, no actuated joint moves faster than its URDF velocity limit.
+
+        The servo targets are velocity-limited already (SimEnv), but a PD servo catching up
+        a position error adds to the feed-forward: like a real drive's velocity loop, the
+        joint saturates at its limit instead.
+        """
+        d, lim = self._act_d, self.velocity_limit
+        for _ in range(n):
+            mujoco.mj_step(self.model, self.data)
+            v = self.data.qvel[d]
+            over = np.abs(v) > lim
+            if over.any():
+                self.data.qvel[d] = np.clip(v, -lim, lim)
+                self.velocity_clamps += 1
 
 
 class ArmRenderer:

@@ -34,6 +34,9 @@ class SimEnv:
             self.robot.actuated_joints, self.arm.home, 0.0, lower=lim["lower"], upper=lim["upper"]
         )
         self.monitor = SuccessMonitor(self.task)
+        self.velocity_limit = np.asarray(lim["velocity"], dtype=float)
+        self._servo_target = self.arm.home.copy()  # last servo position target (velocity-limited)
+        self.velocity_limited_steps = 0  # control steps in which the reference asked for more than the limit
         # servo targets are refreshed every control period (ros2_control's update rate)
         self.substeps = max(1, round(control_period / self.arm.timestep))
         self.episode_index = -1  # the first reset starts episode 0
@@ -56,6 +59,7 @@ class SimEnv:
         self.arm.set_joint_positions(self.arm.home)
         self.arm.set_objects(self.episode.objects)
         self.controller.hold(self.arm.home, self.time)
+        self._servo_target = self.arm.home.copy()
         self.monitor.reset()
         self.episode_start = self.time
         return self.episode
@@ -75,9 +79,26 @@ class SimEnv:
         n = 1 if duration is None else max(1, round(duration / self.dt))
         for _ in range(n):
             q, v, _ = self.controller.sample(self.time)
-            self.arm.set_target(q, v)
+            self.arm.set_target(*self._limit_velocity(q, v))
             self.arm.step(self.substeps)
         self.monitor.update(self.time, self.arm.ee_position(), self.target_position())
+
+    def _limit_velocity(self, q: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The servo target moves at most the URDF velocity limit per control period.
+
+        What ros2_control's joint limiter does to a position command: references that
+        arrive in bursts (a late trajectory replacing the running one, a forward position
+        jump) make the controller's spline ask for more than the joint can do; the drive
+        follows at its limit instead, and the feed-forward velocity stays within it.
+        """
+        dt, vmax, prev = self.dt, self.velocity_limit, self._servo_target
+        target = np.clip(q, prev - vmax * dt, prev + vmax * dt)
+        limited = target != q
+        if limited.any():
+            self.velocity_limited_steps += 1
+            v = np.where(limited, (target - prev) / dt, v)
+        self._servo_target = target
+        return target, np.clip(v, -vmax, vmax)
 
     def target_position(self) -> np.ndarray:
         return self.arm.object_positions()[self.episode.target]
