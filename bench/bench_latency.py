@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wam_ros.resources import DEFAULT_CHECKPOINT
 from wam_ros.sim.closed_loop import MODES, ClosedLoop, LoopConfig
 from wam_ros.sim.sim_env import SimEnv
 
@@ -45,7 +46,7 @@ def make_policy(name: str, env: SimEnv, checkpoint: str, noise_scale: float = 0.
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--policy", choices=("expert", "tiny_wam"), default="expert")
-    ap.add_argument("--checkpoint", default="checkpoints/tiny_wam")
+    ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
     ap.add_argument("--noise-scale", type=float, default=0.0, help="tiny_wam sampling noise (0: deterministic)")
     ap.add_argument("--episodes", type=int, default=20, help="seeded episodes per cell")
     ap.add_argument("--seed", type=int, default=1000, help="first seed (held out from training seeds)")

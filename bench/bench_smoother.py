@@ -28,13 +28,13 @@ os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
 os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds.xml"))
 
+from wam_ros.control.chunk_blending import STRATEGIES  # noqa: E402
 from wam_ros.control.chunk_smoother import ChunkSmoother, SmootherConfig  # noqa: E402
 from wam_ros.robot.model import RobotModel  # noqa: E402
 from wam_ros.robot.trajectory import Trajectory  # noqa: E402
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints
-STRATEGIES = ("latest", "temporal_ensemble", "rtc_blend")
 
 
 def true_path(t: np.ndarray) -> np.ndarray:

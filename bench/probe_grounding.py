@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from wam_ros.policies.tiny_wam_policy import TinyWamPolicy
+from wam_ros.resources import DEFAULT_CHECKPOINT
 from wam_ros.sim.mujoco_arm import CUBE_NAMES, ArmRenderer
 from wam_ros.sim.reach_task import goal_point
 from wam_ros.sim.sim_env import SimEnv
@@ -37,7 +38,7 @@ def _nearest_cube(env: SimEnv, goal: np.ndarray, named: str) -> tuple[str, float
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default="checkpoints/tiny_wam")
+    ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
     ap.add_argument("--scenes", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1000, help="first scene seed (held out from training seeds)")
     a = ap.parse_args(argv)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STRATEGIES = ("latest", "temporal_ensemble", "rtc_blend")
+LATEST, TEMPORAL_ENSEMBLE, RTC_BLEND = "latest", "temporal_ensemble", "rtc_blend"
+STRATEGIES = (LATEST, TEMPORAL_ENSEMBLE, RTC_BLEND)
 MASKS = ("linear", "exp")
 
 

@@ -37,8 +37,11 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 
 from wam_ros.control.chunk_blending import (
+    LATEST,
     MASKS,
+    RTC_BLEND,
     STRATEGIES,
+    TEMPORAL_ENSEMBLE,
     AlignedChunk,
     Plan,
     blend_latest,
@@ -46,6 +49,7 @@ from wam_ros.control.chunk_blending import (
     blend_temporal_ensemble,
 )
 from wam_ros.control.jerk_limited_filter import JerkLimitedFilter
+from wam_ros.params import check_fields, param
 from wam_ros.robot.joint_state import positions_in_order
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory, TrajectoryError
@@ -61,45 +65,36 @@ RESYNC_JOINT_STATES = 2
 class SmootherConfig:
     """Tuning of the smoother; every field except ``dt`` may change at run time."""
 
-    strategy: str = "rtc_blend"
-    ensemble_k: float = 0.01  # temporal_ensemble: weight exp(-k*i), i = 0 for the oldest chunk
-    blend_horizon: float = 0.3  # rtc_blend: seconds over which old -> new
-    blend_mask: str = "exp"  # rtc_blend: linear | exp soft mask
-    commit_time: float = 0.0  # rtc_blend: extra seconds after arrival kept frozen to the old plan
-    gripper_mode: str = "continuous"  # continuous | binary (open/close at a threshold)
-    gripper_threshold: float = 0.5  # binary: fraction of the gripper range above which it opens fully
-    max_chunk_age: float = 2.0  # chunks older than this at arrival are rejected
-    chunk_timeout: float = 2.0  # brake to rest after this long without a chunk (0: never)
-    track_lookahead: float = 0.2  # filter intercepts the plan this far ahead [s] (0: chase it time-optimally)
-    smoothing_window: float = 0.2  # triangular smoothing of the plan [s] (<= track_lookahead)
-    max_chunk_points: int = 1000  # longer chunks are refused (size cap)
-    max_tick_gap: float = 0.25  # [s] a longer gap between ticks restarts from the measured state
-    dt: float = 0.01  # filter tick
+    # Each setting is defined once, here (default, range, choices, description): chunk_smoother_node
+    # declares every field but dt as a dynamic parameter of the same name (wam_ros.params.chunk_smoother_node).
+    strategy: str = param(RTC_BLEND, "chunk blending strategy", choices=STRATEGIES, dynamic=True)
+    ensemble_k: float = param(0.01, "temporal_ensemble: weight exp(-k*i), i=0 for the oldest chunk",
+                              range=(-10.0, 10.0), dynamic=True)
+    blend_horizon: float = param(0.3, "rtc_blend: seconds over which the plan moves from old to new chunk",
+                                 range=(0.0, 10.0), dynamic=True)
+    blend_mask: str = param("exp", "rtc_blend: soft mask shape", choices=MASKS, dynamic=True)
+    commit_time: float = param(0.0, "rtc_blend: seconds after arrival kept frozen to the current plan",
+                               range=(0.0, 5.0), dynamic=True)
+    gripper_mode: str = param("continuous", "gripper joints: follow the chunk, or snap open/closed",
+                              choices=GRIPPER_MODES, dynamic=True)
+    gripper_threshold: float = param(0.5, "binary gripper: fraction of the range above which it opens",
+                                     range=(0.0, 1.0), dynamic=True)
+    max_chunk_age: float = param(2.0, "chunks older than this [s] at arrival are rejected", range=(0.0, 60.0),
+                                 dynamic=True)
+    chunk_timeout: float = param(2.0, "brake to rest after this long [s] without a chunk (0: hold the last step)",
+                                 range=(0.0, 600.0), dynamic=True)
+    track_lookahead: float = param(0.2, "filter intercepts the plan this far ahead [s] (0: chase it time-optimally)",
+                                   range=(0.0, 2.0), dynamic=True)
+    smoothing_window: float = param(0.2, "triangular smoothing of the plan [s], at most track_lookahead",
+                                    range=(0.0, 2.0), dynamic=True)
+    max_chunk_points: int = param(1000, "longer chunks are refused (size cap)", range=(1, 100000), dynamic=True)
+    max_tick_gap: float = param(0.25, "a longer gap [s] between ticks (frozen process or clock) restarts from the "
+                                "measured state", range=(0.01, 60.0), dynamic=True)
+    dt: float = param(0.01, "filter tick [s] (the node's 1 / publish_rate)", range=(1e-4, 1.0))
 
     def validated(self) -> SmootherConfig:
         """Raise ValueError naming the first bad field; return self."""
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy {self.strategy!r}: must be one of {list(STRATEGIES)}")
-        if self.blend_mask not in MASKS:
-            raise ValueError(f"blend_mask {self.blend_mask!r}: must be one of {list(MASKS)}")
-        if self.gripper_mode not in GRIPPER_MODES:
-            raise ValueError(f"gripper_mode {self.gripper_mode!r}: must be one of {list(GRIPPER_MODES)}")
-        for name, lo, hi in (
-            ("ensemble_k", -10.0, 10.0),
-            ("blend_horizon", 0.0, 10.0),
-            ("commit_time", 0.0, 5.0),
-            ("gripper_threshold", 0.0, 1.0),
-            ("max_chunk_age", 0.0, 60.0),
-            ("chunk_timeout", 0.0, 600.0),
-            ("track_lookahead", 0.0, 2.0),
-            ("smoothing_window", 0.0, 2.0),
-            ("max_chunk_points", 1, 100000),
-            ("max_tick_gap", 0.01, 60.0),
-            ("dt", 1e-4, 1.0),
-        ):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
-                raise ValueError(f"{name} = {v!r}: must be within [{lo}, {hi}]")
+        check_fields(self)  # each field's range / choices, as defined above
         if self.smoothing_window > self.track_lookahead:
             raise ValueError(
                 f"smoothing_window = {self.smoothing_window} must not exceed track_lookahead = "

@@ -17,58 +17,24 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.control.chunk_blending import MASKS, STRATEGIES
-from wam_ros.control.chunk_smoother import GRIPPER_MODES, ChunkSmoother, Command, SmootherConfig
+from wam_ros.control.chunk_smoother import ChunkSmoother, Command, SmootherConfig
+from wam_ros.params import chunk_smoother_node as chunk_smoother_node_params
 from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros import qos
 from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, ParameterError, declare_params
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.parameters import ParameterError, declare_params
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import sec_to_duration, sec_to_time
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 
 ACTIVE_STATES = ("ARMED", "ACTIVE")
 
-#: Smoother settings that map 1:1 onto parameters of the same name (all dynamic).
-TUNING = [
-    Param("strategy", "rtc_blend", "chunk blending strategy", choices=STRATEGIES, dynamic=True),
-    Param("ensemble_k", 0.01, "temporal_ensemble: weight exp(-k*i), i=0 for the oldest chunk",
-          range=(-10.0, 10.0), dynamic=True),
-    Param("blend_horizon", 0.3, "rtc_blend: seconds over which the plan moves from old to new chunk",
-          range=(0.0, 10.0), dynamic=True),
-    Param("blend_mask", "exp", "rtc_blend: soft mask shape", choices=MASKS, dynamic=True),
-    Param("commit_time", 0.0, "rtc_blend: seconds after arrival kept frozen to the current plan",
-          range=(0.0, 5.0), dynamic=True),
-    Param("gripper_mode", "continuous", "gripper joints: follow the chunk, or snap open/closed",
-          choices=GRIPPER_MODES, dynamic=True),
-    Param("gripper_threshold", 0.5, "binary gripper: fraction of the range above which it opens",
-          range=(0.0, 1.0), dynamic=True),
-    Param("track_lookahead", 0.2, "filter intercepts the plan this far ahead [s] (0: chase it time-optimally)",
-          range=(0.0, 2.0), dynamic=True),
-    Param("smoothing_window", 0.2, "triangular smoothing of the plan [s], at most track_lookahead",
-          range=(0.0, 2.0), dynamic=True),
-    Param("max_chunk_age", 2.0, "chunks older than this [s] at arrival are rejected", range=(0.0, 60.0),
-          dynamic=True),
-    Param("chunk_timeout", 2.0, "brake to rest after this long [s] without a chunk (0: hold the last step)",
-          range=(0.0, 600.0), dynamic=True),
-]
-
+# Defined once, in wam_ros.params.chunk_smoother_node (TUNING: the SmootherConfig fields).
+TUNING = chunk_smoother_node_params.TUNING
 TUNING_NAMES = {p.name for p in TUNING}
-
-PARAMS: list[Param] = [
-    *ROBOT_PARAMS,
-    *TUNING,
-    Param("output_mode", "trajectory", "trajectory: look-ahead points with pos/vel/acc; stream: one point per tick",
-          choices=("trajectory", "stream"), dynamic=True),
-    Param("publish_rate", 100.0, "command rate and filter tick [Hz]", range=(1.0, 500.0)),
-    Param("lookahead_time", 0.1, "trajectory mode: seconds of look-ahead", range=(0.0, 2.0), dynamic=True),
-    Param("lookahead_points", 6, "trajectory mode: number of points (the current reference first)",
-          range=(1, 100), dynamic=True),
-    Param("require_armed", False, "publish only after the safety state was ARMED/ACTIVE (else: until told not)"),
-    Param("diagnostics_period", 1.0, "seconds between /diagnostics reports", range=(0.05, 60.0)),
-]
+PARAMS = chunk_smoother_node_params.PARAMS
 
 
 class ChunkSmootherNode(GuardedNode):

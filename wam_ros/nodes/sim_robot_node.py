@@ -26,49 +26,22 @@ from std_msgs.msg import Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.params import sim_robot_node as sim_robot_node_params
 from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import camera_info_msg, image_to_msg
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, ParameterError, declare_params
+from wam_ros.ros.parameters import ParameterError, declare_params
 from wam_ros.ros.qos import COMMAND, LATCHED
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
 from wam_ros.sim.mujoco_arm import CAMERAS, ArmRenderer
 from wam_ros.sim.reach_task import TaskConfig
 from wam_ros.sim.sim_env import SimEnv
 
-PARAMS: list[Param] = [
-    *ROBOT_PARAMS,
-    Param("joint_state_rate", 100.0, "Hz of /joint_states and /clock (simulation time)", range=(10.0, 1000.0)),
-    Param("control_period", 0.002, "s between servo target updates (ros2_control update period)", (0.002, 0.02)),
-    Param(
-        "real_time_factor",
-        1.0,
-        "simulated seconds per wall second; 0 = as fast as possible (data generation)",
-        range=(0.0, 100.0),
-        dynamic=True,
-    ),
-    Param("publish_clock", True, "publish /clock (sim time) so the graph can run with use_sim_time"),
-    Param("cameras_enabled", True, "render and publish the cameras (false: no rendering cost at all)"),
-    Param("cameras", list(CAMERAS), "cameras to render (subset of scene, wrist)"),
-    Param("camera_rate", 15.0, "Hz of rendered frames in simulation time; 0 disables", range=(0.0, 60.0)),
-    Param("image_width", 160, "rendered image width (px)", range=(16, 640)),
-    Param("image_height", 120, "rendered image height (px)", range=(16, 480)),
-    Param(
-        "seed",
-        0,
-        "base seed: episode k after a change of seed uses seed + k (0 = the first)",
-        range=(0, 2**31 - 1),
-        dynamic=True,
-    ),
-    Param("targets_per_layout", 1, "k consecutive seeds share a cube layout and name k different cubes "
-          "(data collection: 3 shows every layout with every target; evaluation: 1)", range=(1, 3)),
-    Param("publish_instruction", True, "publish each episode's instruction on wam/instruction at reset"),
-    Param("scene_state_rate", 10.0, "Hz of sim/scene_state re-publication", range=(1.0, 100.0)),
-]
+PARAMS = sim_robot_node_params.PARAMS  # defined once, in wam_ros.params.sim_robot_node
 
 
 class SimRobotNode(GuardedNode):

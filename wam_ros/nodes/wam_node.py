@@ -27,8 +27,8 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from wam_ros.camera.multi_camera_sync import CameraSynchronizer
-from wam_ros.control.inference_scheduler import MODES, InferenceScheduler
-from wam_ros.policies import BACKENDS
+from wam_ros.control.inference_scheduler import InferenceScheduler
+from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies.base import Observation, Policy, Prediction
 from wam_ros.policies.factory import PolicyConfigError, build_policy
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
@@ -39,46 +39,13 @@ from wam_ros.ros.diagnostics import ERROR, OK, WARN, Diagnostics
 from wam_ros.ros.guarded_node import GuardedNode
 from wam_ros.ros.image_conversion import ImageConversionError, image_from_msg, image_to_msg
 from wam_ros.ros.node_runtime import run_node
-from wam_ros.ros.parameters import Param, ParameterError, declare_params
-from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
+from wam_ros.ros.parameters import ParameterError, declare_params
+from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.visualization.filmstrip import make_filmstrip
 
-PARAMS = [
-    Param("backend", "tiny_wam", "policy backend", choices=tuple(BACKENDS)),
-    Param("checkpoint", "checkpoints/tiny_wam", "tiny_wam checkpoint directory (config.json + model.safetensors)"),
-    Param("device", "auto", "tiny_wam device", choices=("auto", "cuda", "cpu")),
-    Param("num_steps", 8, "flow-matching Euler steps per chunk (tiny_wam)", range=(1, 100), dynamic=True),
-    Param("noise_scale", 0.0, "tiny_wam: scale of the sampling noise (0 = deterministic chunks, the most "
-          "precise; 1 = the learned distribution)", range=(0.0, 2.0), dynamic=True),
-    Param("compile", False, "torch.compile the tiny_wam denoiser (slow first call)"),
-    Param("torch_threads", 2, "CPU threads for torch (tiny_wam)", range=(1, 64)),
-    Param("seed", 0, "noise seed of the tiny_wam sampler (-1: random)", range=(-1, 2**31 - 1)),
-    Param("image_size", [64, 64], "model input (h, w) the deployment expects; [0, 0] accepts the checkpoint's",
-          range=(0, 4096)),
-    Param("remote_url", "ws://127.0.0.1:8000", "policy server URL (remote backend)"),
-    Param("replay_path", "", "LeRobot v3 dataset dir or .npz of actions (replay backend)"),
-    Param("replay_episode", 0, "episode index to replay", range=(0, 1_000_000)),
-    Param("action_horizon", 16, "chunk length for backends without their own (replay)", range=(1, 1000)),
-    Param("cameras", ["scene", "wrist"], "camera names: topics camera/<name>/color/image_raw"),
-    Param("sync_slop", 0.05, "max stamp spread of one synchronized frame set [s]", range=(0.0, 1.0)),
-    Param("max_image_age", 0.5, "frames older than this are not used [s]", range=(0.01, 10.0)),
-    Param("joint_state_timeout", 0.5, "joint state older than this blocks inference [s]", range=(0.01, 10.0)),
-    Param("instruction", "", "instruction used until one arrives on /wam/instruction"),
-    Param("trigger_mode", "threshold", "when to infer: threshold | rate | sync (stop-and-go)", choices=MODES,
-          dynamic=True),
-    Param("trigger_threshold", 0.8, "infer when this much of the chunk is left unexecuted [s]", range=(0.0, 60.0),
-          dynamic=True),
-    Param("trigger_rate", 2.0, "inference rate in rate mode [Hz]", range=(0.01, 100.0), dynamic=True),
-    Param("min_interval", 0.1, "minimum time between inference starts (bounds retries) [s]", range=(0.0, 10.0),
-          dynamic=True),
-    Param("tick_rate", 50.0, "how often the trigger is checked [Hz]", range=(1.0, 1000.0)),
-    Param("extra_latency", 0.0, "injected delay after each inference, for latency benchmarks [s]",
-          range=(0.0, 10.0), dynamic=True),
-    Param("filmstrip_tile", 128, "filmstrip tile size [px]", range=(16, 1024)),
-    *ROBOT_PARAMS,
-]
+PARAMS = wam_node_params.PARAMS  # defined once, in wam_ros.params.wam_node
 
 
 def time_colour(frac: float) -> ColorRGBA:

@@ -145,7 +145,7 @@ def _cell(value: Any) -> str:
         return f'`"{value}"`' if value == "" else f"`{value}`"
     if isinstance(value, (list, tuple)):
         return "`[" + ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in value) + "]`"
-    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
+    return f"`{value!r}`"
 
 
 def markdown_table(params: list[Param], read_only_column: bool = True) -> str:

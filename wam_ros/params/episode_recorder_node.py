@@ -10,9 +10,9 @@ from wam_ros.dataset.recording import RecordingSession
 from wam_ros.dataset.video import ENCODERS
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
+from wam_ros.recording.controls import AUTO_STARTS
 
 MODES = ("manual", "auto")
-AUTO_STARTS = ("first_command", "reset")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
 PARAMS: list[Param] = [
@@ -32,7 +32,7 @@ PARAMS: list[Param] = [
     Param("instruction_topic", "wam/instruction", "std_msgs/String language instruction (the LeRobot task)"),
     Param("mode", "manual", "manual: services/keys; auto: start on a new sim episode, save on success",
           choices=MODES),
-    Param("auto_start", "first_command",
+    Param("auto_start", AUTO_STARTS[0],
           "auto mode: first_command starts an episode at the teleoperator's first command after a sim reset (no "
           "idle lead-in); reset starts it at the reset, the arm still at rest, so frame 0 shows the moment the "
           "target is chosen (scripted collection for policies that must read the instruction)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.safety.checks import SafetyConfig
+from wam_ros.safety.goal_delivery import DeliveryConfig
 from wam_ros.safety.supervisor import SupervisorConfig
 
 #: ``output`` -> the controller commanded when ``controller`` is empty.
@@ -31,6 +32,15 @@ PARAMS: list[Param] = [
     Param("controller", "", "controller name; empty: the output's default ("
           + ", ".join(f"{o}: {c}" for o, c in DEFAULT_CONTROLLER.items()) + ")"),
     Param("controller_joints", "", "comma-separated controller joint order; empty: the robot's actuated joints"),
+    Param("action_server_timeout", 10.0, "s: jtc_action waits this long at activate for the action server "
+          "(none: activation fails)", range=(0.0, 300.0)),
+    Param("action_response_timeout", DeliveryConfig.response_timeout,
+          "s: a jtc_action goal neither accepted nor rejected this long -> FAULT", range=(0.01, 10.0)),
+    Param("action_feedback_timeout", DeliveryConfig.feedback_timeout,
+          "s: the running jtc_action goal without feedback this long -> FAULT (0: server sends none)",
+          range=(0.0, 10.0)),
+    Param("action_result_timeout", DeliveryConfig.result_timeout,
+          "s: a jtc_action result later than the goal's duration + this -> FAULT", range=(0.01, 60.0)),
     Param("autostart", True, "configure and activate at start (no lifecycle manager needed)"),
     Param("command_topic", "/wam/command", "input: trajectory_msgs/JointTrajectory (trajectory or stream mode)"),
     Param("joint_states_topic", "/joint_states", "input: measured state"),

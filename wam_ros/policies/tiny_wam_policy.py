@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction
-from wam_ros.resources import resolve
+from wam_ros.resources import DEFAULT_CHECKPOINT, resolve
 from wam_ros.tiny_wam.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame, tensor_to_frames
 from wam_ros.tiny_wam.model import tokenize
@@ -57,7 +57,7 @@ class TinyWamPolicy(Policy):
 
     def __init__(
         self,
-        checkpoint: str | Path = "checkpoints/tiny_wam",
+        checkpoint: str | Path = DEFAULT_CHECKPOINT,
         device: str = "auto",
         num_steps: int | None = None,
         compile: bool = False,

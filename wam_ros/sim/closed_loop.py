@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wam_ros.control.chunk_blending import STRATEGIES
 from wam_ros.control.chunk_smoother import ChunkSmoother, SmootherConfig
 from wam_ros.control.inference_scheduler import InferenceScheduler
 from wam_ros.policies.base import Observation, Policy, PolicyError
@@ -30,12 +31,12 @@ from wam_ros.robot.trajectory import Trajectory
 from wam_ros.sim.reach_task import goal_point
 from wam_ros.sim.sim_env import SimEnv
 
-MODES = ("latest", "temporal_ensemble", "rtc_blend", "sync")
+MODES = (*STRATEGIES, "sync")  # the smoother's strategies, or stop-and-go
 
 
 @dataclass
 class LoopConfig:
-    mode: str = "rtc_blend"
+    mode: str = SmootherConfig.strategy
     extra_latency: float = 0.0  # s added to every inference
     compute_latency: float | None = None  # s per inference; None = the measured wall time
     trigger_threshold: float = 0.6  # s of chunk left when the next inference starts (async modes)
