@@ -13,10 +13,52 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from wam_ros.apps.graph import GraphOptions, teleop_collect_graph
 from wam_ros.apps.graph_runner import GraphRunner, stop_on_termination_signals
+
+#: Default parent of the node logs: under the working directory, never beside the dataset (a full dataset
+#: disk must not also swallow the logs that say why).
+DEFAULT_LOG_ROOT = Path("outputs") / "wam-collect-logs"
+
+
+class CollectError(RuntimeError):
+    """Collection cannot go on; the message says why (and where the logs are)."""
+
+
+@dataclass
+class Progress:
+    """What the collector watches, once a second."""
+
+    recorder_state: str  # episode_recorder_node/state: IDLE, RECORDING, ..., STOPPED, FAILED
+    recorder_reason: str  # the recorder's /diagnostics message (the write error when FAILED)
+    dead_nodes: list[str]
+    elapsed: float
+
+
+def check_progress(p: Progress, timeout: float, log_dir: Path) -> bool:
+    """True when collection is complete; raises CollectError at once when it cannot complete.
+
+    A FAILED recorder (a write error such as a full disk) never recovers by itself: the
+    dataset stays as last saved, so waiting for ``--timeout`` only hides the error.
+    """
+    if p.recorder_state == "FAILED":
+        raise CollectError(f"recorder FAILED: {p.recorder_reason or 'no reason reported'} "
+                           f"(saved episodes are kept; logs in {log_dir})")
+    if p.recorder_state == "STOPPED":
+        return True
+    if p.dead_nodes:
+        raise CollectError(f"node(s) exited: {p.dead_nodes}; see {log_dir}")
+    if p.elapsed > timeout:
+        raise CollectError(f"timed out after {timeout:.0f} s (recorder {p.recorder_state or '?'}); see {log_dir}")
+    return False
+
+
+def default_log_dir(dataset: Path, now: float | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return DEFAULT_LOG_ROOT / f"{dataset.name}-{stamp}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="consecutive episodes sharing a cube layout, each naming another cube (3: every target)")
     ap.add_argument("--real-time-factor", type=float, default=1.0, help="simulation speed (0: as fast as possible)")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--log-dir", type=Path, default=None,
+                    help=f"node logs (default: {DEFAULT_LOG_ROOT}/<dataset name>-<time>, not beside the dataset)")
     a = ap.parse_args(argv)
     stop_on_termination_signals()
     sim_time = {"use_sim_time": True}
@@ -51,10 +95,11 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     specs = teleop_collect_graph(opts)
-    log_dir = a.dataset.parent / f"{a.dataset.name}-collect-logs"
+    log_dir = (a.log_dir or default_log_dir(a.dataset)).resolve()
     runner = GraphRunner(specs, log_dir=log_dir, echo=None)
     print(f"[wam-collect] {a.episodes} episodes -> {a.dataset} (logs in {log_dir})")
     runner.start()
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from std_msgs.msg import String
 
     from wam_ros.ros.qos import LATCHED
@@ -62,19 +107,27 @@ def main(argv: list[str] | None = None) -> None:
 
     cmd = StackCommander("wam_collect")
     state: dict[str, str] = {}
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for st in msg.status:  # the recorder reports its write error (e.g. disk full) as an ERROR
+            if st.name.endswith("episode_recorder_node: recorder") and st.level == DiagnosticStatus.ERROR:
+                state["reason"] = st.message
+
     cmd.node.create_subscription(String, "/episode_recorder_node/state", lambda m: state.update(s=m.data), LATCHED)
+    cmd.node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     code = 1
     try:
         if not cmd.wait_until(lambda: cmd.safety_state == "DISARMED", 90):
-            raise RuntimeError(f"safety bridge not up (dead nodes: {runner.dead()})")
+            raise CollectError(f"safety bridge not up (dead nodes: {runner.dead()})")
         if not cmd.wait_until(lambda: cmd.arm()[0], 30, period=0.5):
-            raise RuntimeError("arming refused")
+            raise CollectError("arming refused")
         start = time.monotonic()
-        while state.get("s") != "STOPPED":
-            if runner.dead():
-                raise RuntimeError(f"node(s) exited: {runner.dead()}; see {log_dir}")
-            if time.monotonic() - start > a.timeout:
-                raise RuntimeError("timed out")
+        while True:
+            if state.get("s") == "FAILED" and not state.get("reason", "").strip():
+                cmd.wait_until(lambda: bool(state.get("reason")), 2.0)  # the reason comes on /diagnostics
+            progress = Progress(state.get("s", ""), state.get("reason", ""), runner.dead(), time.monotonic() - start)
+            if check_progress(progress, a.timeout, log_dir):
+                break
             if cmd.safety_state.startswith("FAULT"):
                 print(f"\n[wam-collect] {cmd.safety_state}: resetting and re-arming")
                 cmd.reset_fault()
@@ -89,8 +142,10 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(1.0)
         code = 0
         print(f"\n[wam-collect] done in {time.monotonic() - start:.0f} s")
-    except (RuntimeError, KeyboardInterrupt) as exc:
-        print(f"\n[wam-collect] stopped: {exc}")
+    except CollectError as exc:
+        print(f"\n[wam-collect] error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\n[wam-collect] interrupted")
     finally:
         cmd.disarm()
         cmd.close()
