@@ -4,6 +4,11 @@ It owns the pre-processing the model was trained with (resize to the checkpoint'
 image size, context-frame history, word hashing, normalisation from the checkpoint)
 and the device choices (auto/cuda/cpu, bf16 autocast on CUDA only, optional
 torch.compile). ``decode_frames=False`` is the action-only fast path.
+
+Episode state (the frame history and the noise generator) lives in a
+:class:`TinyWamSession`: ``infer``/``reset`` use the policy's own, and a server with
+several robots gives each its own (``new_session``) and runs their concurrent requests
+as one forward pass (``infer_batch``), each getting the chunk it would have got alone.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,25 @@ def _checked_noise_scale(noise_scale: float) -> float:
     return float(noise_scale)
 
 
+class TinyWamSession:
+    """One robot's episode state: its context-frame history per camera and its own noise
+    generator, so robots sharing a model neither see each other's frames nor shift each
+    other's noise (a robot's chunks do not depend on who else is served)."""
+
+    def __init__(self, cameras: Sequence[str], context_frames: int, device: torch.device, seed: int | None) -> None:
+        self.history: dict[str, deque[np.ndarray]] = {c: deque(maxlen=context_frames) for c in cameras}
+        self.generator = torch.Generator(device=device)
+        if seed is None:
+            self.generator.seed()  # non-deterministic
+        else:
+            self.generator.manual_seed(int(seed))
+
+    def reset(self) -> None:
+        """A new episode: forget the frames (the generator runs on, as it always has)."""
+        for h in self.history.values():
+            h.clear()
+
+
 class TinyWamPolicy(Policy):
     """Load a TinyWAM checkpoint and refuse it if it does not fit the robot/cameras.
 
@@ -85,18 +110,20 @@ class TinyWamPolicy(Policy):
             action_period=self.meta.action_period,
         )
         self.frame_offsets = np.array(cfg.frame_steps(), dtype=float) * self.meta.action_period
-        self._history: dict[str, deque[np.ndarray]] = {c: deque(maxlen=cfg.context_frames) for c in self.spec.cameras}
-        self._generator = torch.Generator(device=self.torch_device)
-        if seed is not None:
-            self._generator.manual_seed(int(seed))
+        self.seed = None if seed is None else int(seed)
+        self._session = self.new_session()
         if compile:
             self.model.denoise_cached = torch.compile(  # type: ignore[method-assign]
                 self.model.denoise_cached, dynamic=False
             )
 
+    def new_session(self, seed: int | None = None) -> TinyWamSession:
+        """Fresh episode state for one more robot; its generator starts from ``seed`` (default: the policy's)."""
+        return TinyWamSession(self.spec.cameras, self.model.cfg.context_frames, self.torch_device,
+                              self.seed if seed is None else seed)
+
     def reset(self) -> None:
-        for h in self._history.values():
-            h.clear()
+        self._session.reset()
 
     def tunables(self) -> dict[str, Any]:
         return {"num_steps": self.num_steps, "noise_scale": self.noise_scale}
@@ -117,55 +144,98 @@ class TinyWamPolicy(Policy):
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _context_frames(self, obs: Observation) -> np.ndarray:
-        """uint8 [C, T, H, W, 3]: the newest T frames per camera (the first frame repeated until T seen)."""
-        t = self.model.cfg.context_frames
-        per_cam = []
+    def _checked(self, obs: Observation) -> np.ndarray:
+        """The joint positions as float32, after checking the observation; PolicyError naming the problem."""
         for cam in self.spec.cameras:
             img = obs.images.get(cam)
             if img is None:
                 raise PolicyError(f"observation lacks camera '{cam}' (has {sorted(obs.images)})")
             if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
                 raise PolicyError(f"camera '{cam}' image must be uint8 HxWx3, got {img.dtype} {img.shape}")
-            hist = self._history[cam]
-            hist.append(resize_frame(img, self.spec.image_size))
+        q = np.asarray(obs.joint_positions, dtype=np.float32).reshape(-1)
+        if q.shape[0] != len(self.spec.joint_names) or not np.all(np.isfinite(q)):
+            raise PolicyError(f"joint_positions must be {len(self.spec.joint_names)} finite values, got {q}")
+        return q
+
+    def _context_frames(self, obs: Observation, session: TinyWamSession | None = None) -> np.ndarray:
+        """uint8 [C, T, H, W, 3]: the newest T frames per camera (the first frame repeated until T seen),
+        from ``session``'s history (default: the policy's own)."""
+        t = self.model.cfg.context_frames
+        history = (session or self._session).history
+        per_cam = []
+        for cam in self.spec.cameras:
+            hist = history[cam]
+            hist.append(resize_frame(obs.images[cam], self.spec.image_size))
             frames = list(hist)
             per_cam.append(np.stack([frames[0]] * (t - len(frames)) + frames))
         return np.stack(per_cam)
 
-    @torch.inference_mode()
     def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
+        result = self.infer_batch([(observation, self._session)], decode_frames)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    @torch.inference_mode()
+    def infer_batch(
+        self, requests: Sequence[tuple[Observation, TinyWamSession]], decode_frames: bool = True
+    ) -> list[Prediction | PolicyError]:
+        """Several robots' observations (each with its session) in one forward pass.
+
+        Each request's result is what ``infer`` with that session alone would give (same
+        noise from the session's generator; equal up to float rounding). A request that
+        fails its checks gets its own PolicyError and does not enter the batch.
+        """
         t0 = time.perf_counter()
-        q = np.asarray(observation.joint_positions, dtype=np.float32).reshape(-1)
-        if q.shape[0] != len(self.spec.joint_names) or not np.all(np.isfinite(q)):
-            raise PolicyError(f"joint_positions must be {len(self.spec.joint_names)} finite values, got {q}")
-        cfg = self.model.cfg
-        images = frames_to_tensor(self._context_frames(observation))[None].to(self.torch_device)
-        state = torch.from_numpy(q)[None].to(self.torch_device)
-        text = tokenize([observation.instruction], cfg.vocab_size, cfg.max_text_tokens).to(self.torch_device)
+        results: list[Prediction | PolicyError] = [PolicyError("not run") for _ in requests]
+        ok: list[int] = []
+        states: list[np.ndarray] = []
+        for i, (obs, _) in enumerate(requests):
+            try:
+                states.append(self._checked(obs))
+                ok.append(i)
+            except PolicyError as exc:
+                results[i] = exc
+        if not ok:
+            return results
+        cfg, dev = self.model.cfg, self.torch_device
+        sessions = [requests[i][1] for i in ok]
+        frames = np.stack([self._context_frames(requests[i][0], s) for i, s in zip(ok, sessions)])
+        images = frames_to_tensor(frames).to(dev)
+        state = torch.from_numpy(np.stack(states)).to(dev)
+        text = tokenize([requests[i][0].instruction for i in ok], cfg.vocab_size, cfg.max_text_tokens).to(dev)
+        draws = [self.model.draw_noise(1, decode_frames, s.generator, dev) for s in sessions]
+        noise = (torch.cat([a for a, _ in draws]), torch.cat([f for _, f in draws]) if decode_frames else None)
         t1 = time.perf_counter()
         with self._autocast():
-            actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, self._generator,
-                                               self.noise_scale)
-        if self.torch_device.type == "cuda":
+            actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, None,
+                                                self.noise_scale, noise=noise)
+        if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        frames = None
+        decoded = None
         if decode_frames and tokens is not None:
             with self._autocast():
-                decoded = tensor_to_frames(self.model.decode_tokens(tokens.float())[0])  # [C, K, H, W, 3]
-            frames = {cam: decoded[i] for i, cam in enumerate(self.spec.cameras)}
+                decoded = tensor_to_frames(self.model.decode_tokens(tokens.float()))  # [B, C, K, H, W, 3]
         t3 = time.perf_counter()
-        pred = Prediction(
-            actions=actions[0].float().cpu().numpy().astype(np.float64),
-            action_period=self.spec.action_period,
-            frames=frames,
-            frame_offsets=self.frame_offsets.copy() if frames is not None else None,
-            extras={
-                "latency": {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0},
-                "device": self.device,
-                "num_steps": self.num_steps,
-                "noise_scale": self.noise_scale,
-            },
-        )
-        return pred.validate(self.spec)
+        actions_np = actions.float().cpu().numpy().astype(np.float64)
+        latency = {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
+        for row, i in enumerate(ok):
+            pred = Prediction(
+                actions=actions_np[row].copy(),
+                action_period=self.spec.action_period,
+                frames={cam: decoded[row, c] for c, cam in enumerate(self.spec.cameras)} if decoded is not None else None,
+                frame_offsets=self.frame_offsets.copy() if decoded is not None else None,
+                extras={
+                    "latency": dict(latency),
+                    "device": self.device,
+                    "num_steps": self.num_steps,
+                    "noise_scale": self.noise_scale,
+                    "batch_size": len(ok),
+                },
+            )
+            try:
+                results[i] = pred.validate(self.spec)
+            except PolicyError as exc:
+                results[i] = exc
+        return results

@@ -722,6 +722,7 @@ class TinyWam(nn.Module):
         with_frames: bool = True,
         generator: torch.Generator | None = None,
         noise_scale: float = 1.0,
+        noise: tuple[torch.Tensor, torch.Tensor | None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Generate ``(actions [B, H, J] in joint units, future tokens or None)`` by Euler
         integration of the learned flow. Decode tokens with ``decode_tokens``.
@@ -731,6 +732,11 @@ class TinyWam(nn.Module):
         scales the actions' starting noise: 1 samples the learned distribution, 0 makes the
         chunk deterministic (the flow from the distribution's centre), a common trade of
         diversity for precision when one mode is wanted.
+
+        ``noise``: the starting points (``draw_noise``'s pair) instead of drawing them from
+        ``generator``. A server batching several clients draws each client's from that
+        client's own generator and stacks them, so every row gets the chunk an unbatched
+        call would have given it.
         """
         cfg = self.cfg
         steps = int(num_steps or cfg.num_steps)
@@ -740,11 +746,11 @@ class TinyWam(nn.Module):
         prefix = self._prefix(self.context_tokens(images, instruction_ids), state_n, instruction_ids)
         mask = self._mask(with_frames, instruction_ids)
         cache = self.encode_prefix(prefix, mask)
-        x_act = noise_scale * torch.randn(b, cfg.action_horizon, cfg.num_joints, generator=generator, device=dev,
-                                          dtype=dtype)
-        x_fut = None
-        if with_frames:
-            x_fut = torch.randn(b, self.n_fut, cfg.token_dim, generator=generator, device=dev, dtype=dtype)
+        act_noise, x_fut = noise if noise is not None else self.draw_noise(b, with_frames, generator, dev)
+        if act_noise.shape != (b, cfg.action_horizon, cfg.num_joints) or (x_fut is None) == with_frames:
+            raise ValueError(f"noise does not fit a batch of {b} (with_frames={with_frames})")
+        x_act = noise_scale * act_noise.to(dtype)
+        x_fut = x_fut.to(dtype) if x_fut is not None else None
         dt = 1.0 / steps
         for i in range(steps):
             t = torch.full((b,), i * dt, device=dev)
@@ -753,3 +759,17 @@ class TinyWam(nn.Module):
             if x_fut is not None:
                 x_fut = x_fut + dt * v_fut
         return self._flow_to_actions(x_act, state), x_fut
+
+    def draw_noise(
+        self, batch: int, with_frames: bool, generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The flow's standard-normal starting points, drawn in ``sample``'s order: actions
+        [B, H, J], then (with frames) future tokens [B, n_fut, token_dim], else None."""
+        cfg, dtype = self.cfg, self.pos.dtype
+        dev = self.pos.device if device is None else device
+        act = torch.randn(batch, cfg.action_horizon, cfg.num_joints, generator=generator, device=dev, dtype=dtype)
+        fut = None
+        if with_frames:
+            fut = torch.randn(batch, self.n_fut, cfg.token_dim, generator=generator, device=dev, dtype=dtype)
+        return act, fut
