@@ -33,6 +33,7 @@ from sensor_msgs.msg import JointState, Joy
 from std_msgs.msg import Bool, Float64MultiArray, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import Marker
 
 from wam_ros.params import safety_bridge_node as safety_bridge_node_params
 from wam_ros.robot.trajectory import TrajectoryError
@@ -46,6 +47,7 @@ from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to
 from wam_ros.safety.checks import SafetyChecker, SafetyConfig, SafetyConfigError
 from wam_ros.safety.goal_delivery import DeliveryConfig, GoalDelivery, Report, supervise
 from wam_ros.safety.supervisor import Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
+from wam_ros.visualization.safety_marker import SafetyMarker, height_over, safety_marker
 
 # Defined once, in wam_ros.params.safety_bridge_node (defaults from SafetyConfig / SupervisorConfig / DeliveryConfig).
 OUTPUTS = safety_bridge_node_params.OUTPUTS
@@ -168,6 +170,11 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         e = self._entities
         e.append(self.create_publisher(String, p["safety_state_topic"], LATCHED))
         self._state_pub = e[-1]
+        # The same state for RViz: a text marker over the robot (sibling topic: /wam/safety_marker).
+        head, sep, _ = p["safety_state_topic"].rpartition("/")
+        e.append(self.create_publisher(Marker, f"{head}{sep}safety_marker", LATCHED))
+        self._marker_pub = e[-1]
+        self._marker_place = (robot.base_link, height_over(robot))
         e.append(self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, COMMAND))
         e.append(self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_states, SENSOR))
         e.append(self.create_subscription(Bool, p["estop_topic"], self._on_estop_topic, COMMAND))
@@ -440,6 +447,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         if force or label != self._last_label:
             self._last_label = label
             self._state_pub.publish(String(data=label))
+            self._marker_pub.publish(_marker_msg(safety_marker(label, *self._marker_place)))
 
     def _diag_task(self) -> tuple[int, str, dict[str, Any]]:
         sup = self.sup
@@ -456,6 +464,21 @@ class SafetyBridgeNode(GuardedLifecycleNode):
             values.update(goals_in_flight=d.in_flight, last_goal_failure=d.last_failure,
                           hold_delivery=self._hold_status)
         return level, sup.label, values
+
+
+def _marker_msg(m: SafetyMarker) -> Marker:
+    """A TEXT_VIEW_FACING marker; stamp 0 = the latest transform, so a latched marker never goes stale."""
+    msg = Marker()
+    msg.header.frame_id = m.frame
+    msg.ns, msg.id = "wam_safety_state", 0
+    msg.type, msg.action = Marker.TEXT_VIEW_FACING, Marker.ADD
+    msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = m.position
+    msg.pose.orientation.w = 1.0
+    msg.scale.z = m.height
+    msg.color.r, msg.color.g, msg.color.b, msg.color.a = m.rgba
+    msg.text = m.text
+    msg.frame_locked = True
+    return msg
 
 
 def main(args: list[str] | None = None) -> None:
