@@ -184,14 +184,17 @@ class TinyWamPolicy(Policy):
 
         Each request's result is what ``infer`` with that session alone would give (same
         noise from the session's generator; equal up to float rounding). A request that
-        fails its checks gets its own PolicyError and does not enter the batch.
+        fails its checks gets its own PolicyError and does not enter the batch; so does a
+        second request of a session already in it (its frames would enter the other's history).
         """
         t0 = time.perf_counter()
         results: list[Prediction | PolicyError] = [PolicyError("not run") for _ in requests]
         ok: list[int] = []
         states: list[np.ndarray] = []
-        for i, (obs, _) in enumerate(requests):
+        for i, (obs, session) in enumerate(requests):
             try:
+                if any(requests[j][1] is session for j in ok):
+                    raise PolicyError("a session may have only one request in a batch")
                 states.append(self._checked(obs))
                 ok.append(i)
             except PolicyError as exc:
@@ -200,8 +203,8 @@ class TinyWamPolicy(Policy):
             return results
         cfg, dev = self.model.cfg, self.torch_device
         sessions = [requests[i][1] for i in ok]
-        frames = np.stack([self._context_frames(requests[i][0], s) for i, s in zip(ok, sessions)])
-        images = frames_to_tensor(frames).to(dev)
+        context = np.stack([self._context_frames(requests[i][0], s) for i, s in zip(ok, sessions)])
+        images = frames_to_tensor(context).to(dev)
         state = torch.from_numpy(np.stack(states)).to(dev)
         text = tokenize([requests[i][0].instruction for i in ok], cfg.vocab_size, cfg.max_text_tokens).to(dev)
         draws = [self.model.draw_noise(1, decode_frames, s.generator, dev) for s in sessions]
@@ -221,10 +224,11 @@ class TinyWamPolicy(Policy):
         actions_np = actions.float().cpu().numpy().astype(np.float64)
         latency = {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
         for row, i in enumerate(ok):
+            frames = None if decoded is None else {cam: decoded[row, c] for c, cam in enumerate(self.spec.cameras)}
             pred = Prediction(
                 actions=actions_np[row].copy(),
                 action_period=self.spec.action_period,
-                frames={cam: decoded[row, c] for c, cam in enumerate(self.spec.cameras)} if decoded is not None else None,
+                frames=frames,
                 frame_offsets=self.frame_offsets.copy() if decoded is not None else None,
                 extras={
                     "latency": dict(latency),

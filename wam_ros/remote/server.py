@@ -15,6 +15,13 @@ on input and never unpickles anything. Messages over ``--max-message-bytes`` are
 refused by the websocket layer (close code 1009). ``GET /healthz`` answers "OK";
 ``GET /metadata`` answers the metadata as JSON.
 
+Many robots, one server: every connection has its own episode state (a reset or the
+frame history of one robot never reaches another's chunk), or the one a request names
+with a ``"session_id"`` string (kept across reconnects). Concurrent requests are
+gathered for ``--batch-window-ms`` up to ``--max-batch`` and run as one forward pass
+where the backend has a batched path (wam_ros.remote.batching); ``--max-batch 1`` runs
+each request alone, as it arrives.
+
 Security: there is no authentication. The server binds to 127.0.0.1 by default; to
 serve a robot PC on another machine prefer an SSH tunnel, or bind to a trusted
 interface explicitly (a loud warning is printed for non-loopback addresses).
@@ -40,6 +47,7 @@ import numpy as np
 
 from wam_ros.policies.base import Policy, PolicyError, as_policy
 from wam_ros.remote import msgpack_numpy
+from wam_ros.remote.batching import Batcher, Outcome, SessionBackend, Sessions
 from wam_ros.remote.client import (
     CTRL_KEY,
     DECODE_FRAMES_KEY,
@@ -53,6 +61,12 @@ from wam_ros.remote.client import (
 
 log = logging.getLogger("wam_serve")
 
+SESSION_KEY = "session_id"  # optional request / reset field: a client-chosen session name (str)
+DEFAULT_MAX_BATCH = 8
+DEFAULT_BATCH_WINDOW_MS = 5.0
+MAX_BATCH_WINDOW_MS = 1000.0
+DEFAULT_MAX_SESSIONS = 256
+
 
 def is_loopback(host: str) -> bool:
     """True if binding to ``host`` keeps the server on this machine."""
@@ -65,7 +79,8 @@ def is_loopback(host: str) -> bool:
 
 
 class PolicyServer:
-    """Serves one Policy to any number of clients; inference calls are serialised."""
+    """Serves one Policy to any number of clients, each with its own session; model calls are
+    serialised, and with ``max_batch`` > 1 concurrent requests share one call."""
 
     def __init__(
         self,
@@ -75,10 +90,24 @@ class PolicyServer:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         backend: str = "",
         key_map: Mapping[str, str] | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> None:
         if max_message_bytes < 1024:
             raise ValueError(f"max_message_bytes must be at least 1024, got {max_message_bytes}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if not 0.0 <= batch_window_ms <= MAX_BATCH_WINDOW_MS:
+            raise ValueError(f"batch_window_ms must be in [0, {MAX_BATCH_WINDOW_MS:g}], got {batch_window_ms}")
         self.policy = policy
+        self.backend = SessionBackend(policy)
+        self.sessions = Sessions(self.backend, max_sessions)
+        self._connections = 0
+        self.batcher = (
+            Batcher(self.backend, max_batch, batch_window_ms / 1000.0, lambda: self._connections)
+            if max_batch > 1 else None
+        )
         self.spec = policy.spec
         self.layout = ObservationLayout.create(self.spec.cameras, key_map)
         self.host = host
@@ -90,9 +119,13 @@ class PolicyServer:
             "spec": spec_to_dict(self.spec),
             "layout": self.layout.to_dict(),
             "max_message_bytes": self.max_message_bytes,
-            "supports": ["reset", "decode_frames"],
+            "supports": ["reset", "decode_frames", SESSION_KEY],
+            # per_client: each connection (or session_id) has its own episode state; shared: the backend
+            # keeps one (a reset from any client resets it)
+            "sessions": "per_client" if self.backend.per_session else "shared",
+            "batching": {"max_batch": int(max_batch), "window_ms": float(batch_window_ms),
+                         "batched_backend": self.backend.per_session},
         }
-        self._policy_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._infer_ms: deque[float] = deque(maxlen=1000)
         self.requests = 0
@@ -131,6 +164,8 @@ class PolicyServer:
 
     def shutdown(self) -> None:
         self._server.shutdown()
+        if self.batcher is not None:
+            self.batcher.close()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
 
@@ -156,19 +191,49 @@ class PolicyServer:
         log.info("client %s connected", peer)
         packer = msgpack_numpy.Packer()
         prev_total_ms: float | None = None
+        client = _Client(key=object())
+        with self._stats_lock:
+            self._connections += 1
         try:
             conn.send(packer.pack(self.metadata))
             while True:
                 message = conn.recv()
                 t0 = time.perf_counter()
-                reply = self._respond(message, prev_total_ms, packer)
+                reply = self._respond(message, prev_total_ms, packer, client)
                 conn.send(reply)
                 prev_total_ms = (time.perf_counter() - t0) * 1000.0
         except ConnectionClosed as e:
             log.info("client %s disconnected (%s)", peer, e)
+        finally:
+            with self._stats_lock:
+                self._connections -= 1
+            self.sessions.drop(client.key)
 
-    def _respond(self, message: bytes | str, prev_total_ms: float | None, packer: Any) -> bytes | str:
+    def _session(self, request: dict, client: _Client) -> Any:
+        """The session a request runs in: the one it names (remembered for the connection's later
+        messages) or the connection's own; PolicyError for a session_id that is not a string."""
+        if SESSION_KEY in request:
+            name = request[SESSION_KEY]
+            if isinstance(name, bytes):
+                name = name.decode("utf-8", "replace")
+            if not isinstance(name, str) or not name:
+                raise PolicyError(f"'{SESSION_KEY}' must be a non-empty string, got {name!r:.40}")
+            client.name = name
+        return self.sessions.get(client.key, client.name)
+
+    def _run(self, session: Any, observation: Any, decode_frames: bool) -> Outcome:
+        """One request through the batcher, or alone (max_batch 1)."""
+        if self.batcher is not None:
+            return self.batcher.submit(session, observation, decode_frames)
+        t0 = time.perf_counter()
+        result = self.backend.run([(observation, session)], decode_frames)[0]
+        return Outcome(result, 1, 0.0, (time.perf_counter() - t0) * 1000.0)
+
+    def _respond(
+        self, message: bytes | str, prev_total_ms: float | None, packer: Any, client: _Client | None = None
+    ) -> bytes | str:
         """One request -> one reply: packed actions, or a text message naming the problem."""
+        client = client if client is not None else _Client(key=object())
         t0 = time.perf_counter()
         if isinstance(message, str):
             return self._bad_request("expected a binary msgpack message, got a text message")
@@ -176,27 +241,31 @@ class PolicyServer:
             request = msgpack_numpy.unpackb(message)
         except msgpack_numpy.ProtocolError as e:
             return self._bad_request(str(e))
+        try:
+            session = self._session(request, client) if isinstance(request, dict) else None
+        except PolicyError as e:
+            return self._bad_request(str(e))
         if isinstance(request, dict) and CTRL_KEY in request:
-            return packer.pack(self._control(request[CTRL_KEY]))
+            return packer.pack(self._control(request[CTRL_KEY], session))
         try:
             observation = self.layout.decode(request, self.spec)
         except PolicyError as e:
             return self._bad_request(str(e))
         decode_frames = bool(request.get(DECODE_FRAMES_KEY, True))
         t1 = time.perf_counter()
+        outcome = self._run(session, observation, decode_frames)
         try:
-            with self._policy_lock:
-                t1 = time.perf_counter()
-                prediction = self.policy.infer(observation, decode_frames=decode_frames)
-                t2 = time.perf_counter()
-            prediction.validate(self.spec)
-        except Exception as e:  # a failing model must not take the server down
+            if isinstance(outcome.result, Exception):
+                raise outcome.result
+            prediction = outcome.result.validate(self.spec)
+        except Exception as e:  # a failing model must not take the server down; it answers this client only
             with self._stats_lock:
                 self.policy_errors += 1
             log.warning("policy error: %s: %s", type(e).__name__, e)
             return f"policy error: {type(e).__name__}: {e}"
-        infer_ms = (t2 - t1) * 1000.0
-        timing = {"infer_ms": infer_ms, "decode_ms": (t1 - t0) * 1000.0}
+        infer_ms = outcome.infer_ms
+        timing = {"infer_ms": infer_ms, "decode_ms": (t1 - t0) * 1000.0, "queue_ms": outcome.queue_ms,
+                  "batch_size": outcome.batch_size}
         if prev_total_ms is not None:
             timing["prev_total_ms"] = prev_total_ms
         response: dict[str, Any] = {
@@ -208,8 +277,8 @@ class PolicyServer:
             response["frames"] = {cam: np.ascontiguousarray(f) for cam, f in prediction.frames.items()}
             response["frame_offsets"] = np.asarray(prediction.frame_offsets, dtype=np.float64)
         extras = _plain_extras(prediction.extras)
-        if extras:
-            response["extras"] = extras
+        extras.update(batch_size=outcome.batch_size, queue_ms=outcome.queue_ms)
+        response["extras"] = extras
         try:
             reply = packer.pack(response)
         except (TypeError, ValueError, OverflowError) as e:  # e.g. an extras value msgpack cannot carry
@@ -224,10 +293,9 @@ class PolicyServer:
         self._record(infer_ms)
         return reply
 
-    def _control(self, command: Any) -> dict[str, Any]:
+    def _control(self, command: Any, session: Any) -> dict[str, Any]:
         if command == "reset":
-            with self._policy_lock:
-                self.policy.reset()
+            self.backend.reset(session)  # this client's session only (all of a shared-state backend)
             return {"__ack__": "reset"}
         return {"__ack__": "ignored"}  # openpi's episode_start / episode_end etc.
 
@@ -246,10 +314,21 @@ class PolicyServer:
             if now - self._last_summary >= 10.0:
                 self._last_summary = now
                 p50, p99 = np.percentile(np.asarray(self._infer_ms), [50, 99])
+                batching = ""
+                if self.batcher is not None and self.batcher.batches:
+                    batching = f"; mean batch {self.batcher.batched_requests / self.batcher.batches:.2f}"
                 log.info(
-                    "%d requests served (%d bad, %d policy errors); infer p50 %.1f ms, p99 %.1f ms",
-                    self.requests, self.bad_requests, self.policy_errors, p50, p99,
+                    "%d requests served (%d bad, %d policy errors); infer p50 %.1f ms, p99 %.1f ms; %d clients%s",
+                    self.requests, self.bad_requests, self.policy_errors, p50, p99, self._connections, batching,
                 )
+
+
+class _Client:
+    """One connection: the key of its own session, and the session it last named (if any)."""
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+        self.name: str | None = None
 
 
 def _plain_extras(extras: Mapping[str, Any]) -> dict[str, Any]:
@@ -298,6 +377,23 @@ def _max_bytes(text: str) -> int:
     return value
 
 
+def _at_least_one(name: str) -> Any:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def _window_ms(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= MAX_BATCH_WINDOW_MS:
+        raise argparse.ArgumentTypeError(f"--batch-window-ms must be in [0, {MAX_BATCH_WINDOW_MS:g}], got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wam-serve",
@@ -313,6 +409,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any free)")
     p.add_argument("--max-message-bytes", type=_max_bytes, default=DEFAULT_MAX_MESSAGE_BYTES,
                    help=f"largest request/response accepted (default {DEFAULT_MAX_MESSAGE_BYTES})")
+    p.add_argument("--max-batch", type=_at_least_one("--max-batch"), default=DEFAULT_MAX_BATCH,
+                   help=f"most concurrent requests run as one forward pass (default {DEFAULT_MAX_BATCH}; "
+                        "1 = each request alone, as it arrives)")
+    p.add_argument("--batch-window-ms", type=_window_ms, default=DEFAULT_BATCH_WINDOW_MS,
+                   help=f"how long a request waits for others to join its batch (default "
+                        f"{DEFAULT_BATCH_WINDOW_MS:g}; a batch starts at once when every connected client waits)")
+    p.add_argument("--max-sessions", type=_at_least_one("--max-sessions"), default=DEFAULT_MAX_SESSIONS,
+                   help=f"named sessions (request field '{SESSION_KEY}') kept; the least recently used "
+                        f"beyond this are forgotten (default {DEFAULT_MAX_SESSIONS})")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -340,7 +445,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wam-serve: cannot create backend {args.backend!r}: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(2)
     try:
-        server = PolicyServer(policy, args.host, args.port, args.max_message_bytes, backend=args.backend)
+        server = PolicyServer(policy, args.host, args.port, args.max_message_bytes, backend=args.backend,
+                              max_batch=args.max_batch, batch_window_ms=args.batch_window_ms,
+                              max_sessions=args.max_sessions)
     except OSError as e:
         print(f"wam-serve: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
         sys.exit(1)
@@ -350,7 +457,9 @@ def main(argv: list[str] | None = None) -> None:
     server.start()
     print(
         f"wam-serve: serving backend {args.backend!r} on {server.url} "
-        f"(max message {args.max_message_bytes} bytes; health: http://{args.host}:{server.port}/healthz)",
+        f"(max message {args.max_message_bytes} bytes; {server.metadata['sessions']} sessions; "
+        f"batches of up to {args.max_batch} within {args.batch_window_ms:g} ms; "
+        f"health: http://{args.host}:{server.port}/healthz)",
         flush=True,
     )
     while not stop.wait(0.5):
