@@ -102,13 +102,15 @@ def test_chunks_from_another_process_come_out_as_limited_commands(ros):
 
     stamps, p, v, a = _first_points(cmds)
     received = np.array([t for t, _ in cmds])
-    # stamps: node-clock time of the reference, monotonic, one tick apart, and fresh on arrival
+    # stamps: node-clock publish time, monotonic, about one tick apart, and fresh on arrival
     assert np.all(np.diff(stamps) > 0)
-    assert np.median(np.diff(stamps)) == pytest.approx(0.01, abs=2e-3)  # 100 Hz; a loaded machine stretches ticks
+    assert 0.008 <= np.median(np.diff(stamps)) <= 0.016  # 100 Hz; a loaded machine stretches ticks
     assert np.all(received - stamps >= -1e-3) and np.median(received - stamps) < 0.05
     # look-ahead points carry pos/vel/acc at increasing time_from_start
     m = cmds[-1][1]
-    assert [duration_to_sec(pt.time_from_start) for pt in m.points] == pytest.approx([0.0, 0.02, 0.04, 0.06, 0.08, 0.1])
+    # stamped at the publish time, every point after it (issue 17: nothing the bridge has to skip or retime)
+    assert [duration_to_sec(pt.time_from_start) for pt in m.points] == pytest.approx([0.05, 0.07, 0.09, 0.11, 0.13,
+                                                                                      0.15])
     assert all(len(pt.velocities) == 7 and len(pt.accelerations) == 7 for pt in m.points)
     # within limits
     assert np.all(np.isfinite(p))
@@ -116,7 +118,11 @@ def test_chunks_from_another_process_come_out_as_limited_commands(ros):
     assert np.all(np.abs(a) <= LIM["acceleration"] * (1 + 1e-6))
     dt = np.diff(stamps)[:, None]
     assert np.all(np.abs(np.diff(p, axis=0)) <= LIM["velocity"] * dt * (1 + 1e-6) + 1e-9)
-    assert np.all(np.abs(np.diff(a, axis=0)) <= LIM["jerk"] * dt * (1 + 1e-3) + 1e-9)
+    # each command is one jerk-limited spline (its points are read off the filter's plan; from one command to
+    # the next, the first point is a 20 ms prediction that changes when a chunk changes the plan)
+    for _, msg in cmds:
+        acc = np.array([pt.accelerations for pt in msg.points])
+        assert np.all(np.abs(np.diff(acc, axis=0)) <= LIM["jerk"] * 0.02 * (1 + 1e-3) + 1e-9)
     # it actually moved where the chunks said, and stopped there
     np.testing.assert_allclose(p[-1], Q0 + offset, atol=1e-6)
     np.testing.assert_allclose(v[-1], 0.0, atol=1e-9)
@@ -201,3 +207,45 @@ def test_rejected_chunks_never_kill_the_node(ros):
         assert int(s["chunks_rejected"]) >= 3
         assert "Logging filter" not in proc.output() and "Traceback" not in proc.output()
         assert "chunk rejected" in proc.output()
+
+
+def _smoother_level(arm) -> tuple[int, str, dict[str, str]] | None:
+    for arr in reversed(arm.diagnostics):
+        for st in arr.status:
+            if st.name.endswith(": smoother"):
+                return st.level[0] if isinstance(st.level, bytes) else st.level, st.message, {
+                    kv.key: kv.value for kv in st.values}
+    return None
+
+
+def test_a_silent_policy_is_a_warning_then_an_error_and_long_chunks_are_refused(ros):
+    """Issue 15: SIGKILL the policy and nothing on /diagnostics said so; D8: 10,000-point chunks were taken."""
+    with NodeProcess(NODE, params={"require_armed": True, "diagnostics_period": 0.1, "policy_warn_after": 0.8,
+                                   "policy_error_after": 1.6, "max_chunk_points": 100}) as proc:
+        arm = Arm(ros, Q0.copy())
+        wait_for(lambda: arm.smoother_status() is not None or not proc.alive(), 20)
+        wait_for(lambda: arm.chunk_pub.get_subscription_count() > 0, 10)
+        arm.safety_pub.publish(String(data="ARMED"))
+        wait_for(lambda: len(arm.commands) >= 3, 10)
+        arm.send_chunk(np.full(7, 0.01), age=0.05, n=4)
+        wait_for(lambda: (s := arm.smoother_status()) and s["chunks_accepted"] == "1", 10)
+        level, message, _ = _smoother_level(arm)
+        assert level == 0, message  # OK while chunks come
+        wait_for(lambda: _smoother_level(arm)[0] == 1, 10)  # WARN
+        level, message, values = _smoother_level(arm)
+        assert message.startswith("no action chunk for") and float(values["last_chunk_age"]) >= 0.8
+        wait_for(lambda: _smoother_level(arm)[0] == 2, 10)  # then ERROR
+        level, message, values = _smoother_level(arm)
+        assert "is the policy running?" in message and float(values["last_chunk_age"]) >= 1.6
+        # D8: a chunk over the cap is refused with the reason (and counts as a sign of life)
+        arm.send_chunk(np.full(7, 0.01), age=0.05, n=101)
+        wait_for(lambda: (s := arm.smoother_status()) and s["chunks_rejected"] == "1", 10)
+        assert arm.smoother_status()["last_reject_reason"] == "too long: 101 points > max_chunk_points 100"
+        assert _smoother_level(arm)[0] != 2
+        assert proc.alive(), proc.output()
+
+
+def test_policy_thresholds_must_be_ordered():
+    proc = NodeProcess(NODE, params={"policy_warn_after": 3.0, "policy_error_after": 1.0})
+    assert proc.wait(timeout=30) == 2
+    assert "policy_warn_after" in proc.output()

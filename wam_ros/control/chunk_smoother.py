@@ -260,7 +260,8 @@ class ChunkSmoother:
             return
         self._following = following
         if not following:
-            self._restart_time = now
+            if self._plan is not None and self.accepted_since_reset():  # it was moving along chunks
+                self._restart_time = now
             self._held = None
             self._pin(now)
             return
@@ -398,8 +399,9 @@ class ChunkSmoother:
             if now - since < RESYNC_SETTLE or self._joint_states - js < RESYNC_JOINT_STATES:
                 return None
             self._gap = None
-            self._restart_time = now
-            self._held = None
+            if self._following:  # (while not following, held chunks are replayed from their start anyway)
+                self._restart_time = now
+                self._held = None
             self._pin(now)
             return self._last
         dt = self.config.dt

@@ -1,14 +1,18 @@
 """chunk_smoother_node: action chunks + joint states in, a jerk-limited /wam/command out.
 
 Thin ROS shell over wam_ros.control.chunk_smoother.ChunkSmoother: converts messages, holds
-parameters and the publish timer (node clock, so use_sim_time works), follows the
-safety state (re-initialises at the measured joint state whenever the bridge becomes
-ARMED/ACTIVE after not being active) and publishes /diagnostics.
+parameters and the publish timer (node clock, so use_sim_time works; the steady clock is
+passed too, so a frozen process or a frozen /clock is noticed), follows the safety state
+(publishes while ARMED/ACTIVE; the arm follows the reference only while ACTIVE, otherwise
+the reference is pinned to the measured joint state) and publishes /diagnostics, including
+a policy that fell silent (no chunk for policy_warn_after / policy_error_after seconds).
 """
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -17,7 +21,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from wam_ros.control.chunk_smoother import ChunkSmoother, Command, SmootherConfig
+from wam_ros.control.chunk_smoother import ChunkSmoother, SmootherConfig
 from wam_ros.params import chunk_smoother_node as chunk_smoother_node_params
 from wam_ros.robot.trajectory import TrajectoryError
 from wam_ros.ros import qos
@@ -49,6 +53,9 @@ class ChunkSmootherNode(GuardedNode):
             self.smoother = ChunkSmoother(robot, config)
         except ValueError as exc:
             raise ParameterError(str(exc)) from exc
+        if self.p["policy_warn_after"] > self.p["policy_error_after"]:
+            raise ParameterError(f"policy_warn_after = {self.p['policy_warn_after']} must not exceed "
+                                 f"policy_error_after = {self.p['policy_error_after']}")
         self.add_on_set_parameters_callback(self._check_tuning)
         self.joint_names = list(self.smoother.joint_names)
         self.safety_state: str | None = None
@@ -57,7 +64,7 @@ class ChunkSmootherNode(GuardedNode):
         self.last_joint_state_error = ""
         self.published = 0
         self._last_stamp = float("nan")
-        self._pending_reset = False  # re-armed before any joint state: reset at the first one
+        self._active_since = self._now()  # the policy's silence is counted from here at the earliest
         self.pub = self.create_publisher(JointTrajectory, "wam/command", qos.COMMAND)
         self.create_subscription(JointTrajectory, "wam/action_chunk", self._on_chunk, qos.COMMAND)
         self.create_subscription(JointState, "joint_states", self._on_joint_state, qos.SENSOR)
@@ -95,7 +102,7 @@ class ChunkSmootherNode(GuardedNode):
     # ------------------------------------------------------------------ inputs
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            self.smoother.set_joint_state(msg.name, msg.position)
+            self.smoother.set_joint_state(msg.name, msg.position, self._now())
         except ValueError as exc:
             self.bad_joint_states += 1
             self.last_joint_state_error = str(exc)
@@ -107,47 +114,49 @@ class ChunkSmootherNode(GuardedNode):
             self.log.warning("inactive", f"chunk ignored: safety state is {self.safety_state}", period=5.0)
             return
         try:
-            verdict = self.smoother.add_chunk(trajectory_from_msg(msg), now)
+            too_long = self.smoother.too_long(len(msg.points))  # before converting 10,000 points
+            verdict = self.smoother.refuse(too_long, now=now) if too_long else self.smoother.add_chunk(
+                trajectory_from_msg(msg), now)
         except TrajectoryError as exc:  # not even representable (ragged points)
-            verdict = self.smoother.refuse(f"malformed: {exc}")
+            verdict = self.smoother.refuse(f"malformed: {exc}", now=now)
         if not verdict.accepted:
             self.log.warning("rejected", f"chunk rejected: {verdict.reason}", period=2.0)
 
     def _on_safety(self, msg: String) -> None:
         state = msg.data.strip()
-        was_active = self.safety_state in ACTIVE_STATES
+        now = self._now()
+        if state in ACTIVE_STATES and self.safety_state not in ACTIVE_STATES:
+            self._active_since = now
         self.safety_state = state
         self.active = state in ACTIVE_STATES
-        if self.active and not was_active:  # (re-)armed: start again from where the arm really is
-            self._pending_reset = not self.smoother.reset(self._now())
+        # Only ACTIVE means the arm follows; after any stop (ARMED again, FAULT, DISARMED) the reference
+        # is pinned to the measured state and restarts there: the bridge's first-command check passes.
+        self.smoother.set_following(state == "ACTIVE", now)
 
     # ------------------------------------------------------------------ output
     def _on_tick(self) -> None:
         if not self.active:
             return
         now = self._now()
-        if self._pending_reset and self.smoother.reset(now):
-            self._pending_reset = False
-        cmd = self.smoother.step(now)
-        if cmd is None or cmd.stamp == self._last_stamp:  # timer fired early: no new tick yet
+        cmd = self.smoother.step(now, steady=time.monotonic())
+        if cmd is None or cmd.stamp == self._last_stamp:  # timer fired early (or waiting after a gap)
             return
         self._last_stamp = cmd.stamp
-        self.pub.publish(self._command_msg(cmd))
+        self.pub.publish(self._command_msg(now))
         self.published += 1
 
-    def _command_msg(self, cmd: Command) -> JointTrajectory:
+    def _command_msg(self, now: float) -> JointTrajectory:
+        """Stamped now, every point command_lead or more after it (nothing the bridge must skip or retime)."""
+        n = self.p["lookahead_points"] if self.p["output_mode"] == "trajectory" else 1
+        spacing = self.p["lookahead_time"] / (n - 1) if n > 1 else self.smoother.config.dt
+        ahead = self.smoother.lookahead(n, spacing, now, self.p["command_lead"])
         msg = JointTrajectory()
-        msg.header.stamp = sec_to_time(cmd.stamp)
+        msg.header.stamp = sec_to_time(ahead.stamp)
         msg.joint_names = self.joint_names
-        if self.p["output_mode"] == "trajectory" and self.p["lookahead_points"] > 1:
-            n = self.p["lookahead_points"]
-            ahead = self.smoother.lookahead(n, self.p["lookahead_time"] / (n - 1))
-            msg.points = [
-                _point(ahead.positions[i], ahead.velocities[i], ahead.accelerations[i], float(ahead.times[i]))
-                for i in range(ahead.num_points)
-            ]
-        else:
-            msg.points = [_point(cmd.positions, cmd.velocities, cmd.accelerations, 0.0)]
+        msg.points = [
+            _point(ahead.positions[i], ahead.velocities[i], ahead.accelerations[i], float(ahead.times[i]))
+            for i in range(ahead.num_points)
+        ]
         return msg
 
     def _diagnose(self) -> tuple[int, str, dict[str, Any]]:
@@ -160,8 +169,17 @@ class ChunkSmootherNode(GuardedNode):
             output_mode=self.p["output_mode"],
             bad_joint_states=self.bad_joint_states,
         )
+        silence = self.smoother.chunk_silence(self._now(), self._active_since) if self.active else math.nan
+        s["last_chunk_age"] = silence
         if not self.smoother.initialized:
             return WARN, "waiting for /joint_states", s
+        if s["waiting_after_gap"]:
+            return WARN, "tick gap (frozen process or clock): waiting for fresh joint states to restart", s
+        if silence >= self.p["policy_error_after"]:
+            return ERROR, f"no action chunk for {silence:.1f} s while {self.safety_state or 'publishing'}: " \
+                          "is the policy running?", s
+        if silence >= self.p["policy_warn_after"]:
+            return WARN, f"no action chunk for {silence:.1f} s while {self.safety_state or 'publishing'}", s
         if s["filter_hard_holds"]:
             return ERROR, f"filter failed and held position: {s['filter_last_error']}", s
         if s["stalled"]:

@@ -23,7 +23,7 @@ PARAMS: list[Param] = [
           dynamic=True),
     Param("publish_rate", 100.0, "command rate and filter tick [Hz]", range=(1.0, 500.0)),
     Param("lookahead_time", 0.1, "trajectory mode: seconds of look-ahead", range=(0.0, 2.0), dynamic=True),
-    Param("lookahead_points", 6, "trajectory mode: number of points (the current reference first)",
+    Param("lookahead_points", 6, "trajectory mode: number of points (the first command_lead after the stamp)",
           range=(1, 100), dynamic=True),
     Param("command_lead", 0.05, "first point this long after the stamp (publish time) [s]: delivery latency + "
           "the bridge's point spacing", range=(0.0, 1.0), dynamic=True),
