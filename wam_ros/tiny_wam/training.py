@@ -7,6 +7,10 @@ period (``fps * period == 1``), so action i lands on frame t+1+i exactly. Episod
 split into train/validation by episode (never by frame: neighbouring frames are near
 duplicates). Checkpoints are written periodically; ``--resume`` continues from the
 last one (weights, optimiser, step and RNG state).
+
+``torchrun --nproc_per_node=N wam-train ...`` trains data-parallel on N processes (one GPU each
+on CUDA, gloo on CPU): ``--batch-size`` stays the global batch, each rank builds its slice of
+it, rank 0 logs and writes the checkpoints (``distributed.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +30,13 @@ from tqdm import tqdm
 from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
+from wam_ros.policies.tiny_wam_policy import DEVICES
 from wam_ros.resources import DEFAULT_CHECKPOINT
 from wam_ros.robot.model import RobotModel, RobotModelError
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
 from wam_ros.tiny_wam.data import Normalization, collate, resize_frame
+from wam_ros.tiny_wam.distributed import DistributedContext, loss_function, mean_over_ranks, rank_seed, setup, teardown
 from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
 
 TRAIN_STATE = "train_state.pt"
@@ -77,6 +84,7 @@ class TrainOptions:
     pointer_target_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, base frame, from the final EE position
     urdf: Path | None = None  # the robot whose FK places the target (default: the bundled arm)
     ee_link: str = "tool0"  # the frame a wrist camera's calibration is relative to
+    device: str = "auto"  # auto (CUDA when available) | cuda | cpu; under torchrun on CUDA: GPU LOCAL_RANK
 
 
 def dataset_layout(reader: LeRobotDatasetReader) -> tuple[tuple[str, ...], tuple[str, ...], float]:
@@ -209,6 +217,10 @@ class WindowSampler:
     goal token's choice did not change with the named colour at all. Oversampling the starts
     (with colour permutation, the same scene under other names) makes the instruction the only
     way to lower the loss there.
+
+    ``shard`` (data-parallel training): every rank draws the same global batch (its sampler has
+    the same seed) and ``batch`` builds only the samples of ``shard(size)``, this rank's disjoint
+    slice; the ranks together train on the windows a single process would. Batches are on ``device``.
     """
 
     def __init__(
@@ -219,6 +231,8 @@ class WindowSampler:
         augment_colors: bool = False,
         start_fraction: float = 0.0,
         start_frames: int = 3,
+        device: torch.device | str = "cpu",
+        shard: Callable[[int], slice] | None = None,
     ) -> None:
         if not 0.0 <= start_fraction <= 1.0:
             raise TrainingError(f"start_fraction must be in [0, 1], got {start_fraction}")
@@ -231,6 +245,7 @@ class WindowSampler:
             raise TrainingError("no frames to train on")
         self.start_fraction = start_fraction
         self.rng = np.random.default_rng(seed)
+        self.device, self.shard = torch.device(device), shard
 
     def batch(self, size: int) -> dict[str, torch.Tensor]:
         from_start = self.rng.random(size) < self.start_fraction
@@ -240,13 +255,16 @@ class WindowSampler:
             else self.index[self.rng.integers(len(self.index))]
             for s in from_start
         ]
-        samples = [make_sample(self.episodes[e], t, self.cfg) for e, t in windows]
-        if self.augment_colors:
-            for s in samples:
+        # drawn for the whole global batch on every rank, so the ranks' random streams stay in step
+        perms = [random_permutation(self.rng) for _ in windows] if self.augment_colors else None
+        part = self.shard(size) if self.shard is not None else slice(None)
+        samples = [make_sample(self.episodes[e], t, self.cfg) for e, t in windows[part]]
+        if perms is not None:
+            for s, perm in zip(samples, perms[part], strict=True):
                 (s["images"], s["future_frames"]), s["instruction"] = permute_colors(
-                    (s["images"], s["future_frames"]), s["instruction"], random_permutation(self.rng)
+                    (s["images"], s["future_frames"]), s["instruction"], perm
                 )
-        return collate(samples, self.cfg)
+        return {k: v.to(self.device) for k, v in collate(samples, self.cfg).items()}
 
 
 @torch.no_grad()
@@ -340,15 +358,23 @@ class Samplers:
     val_start: WindowSampler | None  # the episode starts alone: where the instruction is the only cue for the goal
 
 
-def make_samplers(train_eps: list[Episode], val_eps: list[Episode], cfg: TinyWamConfig, opts: TrainOptions) -> Samplers:
+def make_samplers(
+    train_eps: list[Episode], val_eps: list[Episode], cfg: TinyWamConfig, opts: TrainOptions,
+    ctx: DistributedContext | None = None,
+) -> Samplers:
+    """Training windows (under torchrun: this rank's slice of every global batch) and the validation windows
+    (whole batches: rank 0 evaluates alone)."""
+    ctx = ctx or DistributedContext()
     train = WindowSampler(train_eps, cfg, opts.seed, augment_colors=opts.augment_colors,
-                          start_fraction=opts.start_fraction, start_frames=opts.start_frames)
+                          start_fraction=opts.start_fraction, start_frames=opts.start_frames, device=ctx.device,
+                          shard=ctx.shard if ctx.distributed else None)
     if not val_eps:
         return Samplers(train, None, None)
     return Samplers(
         train,
-        WindowSampler(val_eps, cfg, opts.seed + 1),
-        WindowSampler(val_eps, cfg, opts.seed + 1, start_fraction=1.0, start_frames=opts.start_frames),
+        WindowSampler(val_eps, cfg, opts.seed + 1, device=ctx.device),
+        WindowSampler(val_eps, cfg, opts.seed + 1, start_fraction=1.0, start_frames=opts.start_frames,
+                      device=ctx.device),
     )
 
 
@@ -399,12 +425,16 @@ def save_training(
 
 
 def train_step(
-    model: TinyWam, optim: torch.optim.Optimizer, batch: dict[str, torch.Tensor], lr: float
+    model: TinyWam, optim: torch.optim.Optimizer, batch: dict[str, torch.Tensor], lr: float,
+    loss_fn: Callable[[dict], dict[str, torch.Tensor]] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """One optimiser step at learning rate ``lr`` (gradient norm clipped to 1); the batch's losses."""
+    """One optimiser step at learning rate ``lr`` (gradient norm clipped to 1); the batch's losses.
+
+    ``loss_fn``: what computes the losses (default ``model.loss``; under torchrun the model's loss through
+    DistributedDataParallel, whose backward averages the gradients over the ranks before the clip)."""
     for g in optim.param_groups:
         g["lr"] = lr
-    losses = model.loss(batch)
+    losses = (loss_fn or model.loss)(batch)
     optim.zero_grad(set_to_none=True)
     losses["loss"].backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -427,8 +457,26 @@ def history_entry(
 
 
 def train(opts: TrainOptions) -> Path:
+    """Train (under torchrun: this process's rank of a data-parallel run) and write the checkpoint to ``opts.out``."""
+    try:
+        ctx = setup(opts.device)
+    except ValueError as exc:  # a device this machine lacks, a malformed torchrun environment
+        raise TrainingError(str(exc)) from exc
+    ok = False
+    try:
+        out = run_training(opts, ctx)
+        ok = True
+        return out
+    finally:
+        teardown(ctx, wait=ok)
+
+
+def run_training(opts: TrainOptions, ctx: DistributedContext) -> Path:
     torch.set_num_threads(opts.num_threads)
-    torch.manual_seed(opts.seed)
+    torch.manual_seed(opts.seed)  # the same initial weights on every rank (DDP broadcasts rank 0's anyway)
+    if ctx.distributed and opts.batch_size % ctx.world_size:
+        raise TrainingError(f"--batch-size {opts.batch_size} (the global batch) is not divisible by the "
+                            f"{ctx.world_size} processes")
     reader = LeRobotDatasetReader(opts.dataset)
     reader.validate()
     joints, cameras, fps = dataset_layout(reader)
@@ -442,38 +490,50 @@ def train(opts: TrainOptions) -> Path:
         norm = Normalization.from_data(*action_targets(train_eps, cfg))
         meta = CheckpointMeta(joints, cameras, 1.0 / fps, cfg, norm)
         model.set_normalization(norm.state_mean, norm.state_std, norm.action_mean, norm.action_std)
-    samplers = make_samplers(train_eps, [episodes[i] for i in val_ids], cfg, opts)
+    model.to(ctx.device)
+    samplers = make_samplers(train_eps, [episodes[i] for i in val_ids], cfg, opts, ctx)
     optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     step, history = 0, []
     if opts.resume and (opts.out / TRAIN_STATE).is_file():
         step, history = restore_train_state(opts.out / TRAIN_STATE, optim)
-        print(f"[wam-train] resumed at step {step}")
+        if ctx.is_main:
+            print(f"[wam-train] resumed at step {step}")
+    if ctx.distributed:  # each rank its own flow noise (after a resume too: the file holds rank 0's state only)
+        torch.manual_seed(rank_seed(opts.seed, ctx.rank, step))
+    loss_fn = loss_function(model, ctx)
 
     def save(tag: str) -> None:
-        save_training(opts, model, meta, optim, step, history, (len(train_ids), len(val_ids)))
-        print(f"[wam-train] {tag} checkpoint at step {step} -> {opts.out}")
+        if ctx.is_main:
+            save_training(opts, model, meta, optim, step, history, (len(train_ids), len(val_ids)))
+            print(f"[wam-train] {tag} checkpoint at step {step} -> {opts.out}")
 
-    print(
-        f"[wam-train] {len(train_ids)} train / {len(val_ids)} val episodes, {len(samplers.train.index)} windows, "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, fps {fps:g}"
-    )
+    if ctx.is_main:
+        print(
+            f"[wam-train] {len(train_ids)} train / {len(val_ids)} val episodes, {len(samplers.train.index)} windows, "
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, fps {fps:g}, on {ctx.device}"
+            + (f", {ctx.world_size} processes x {opts.batch_size // ctx.world_size} windows" if ctx.distributed
+               else "")
+        )
     model.train()
-    bar = tqdm(total=opts.steps, initial=step, desc="wam-train", dynamic_ncols=True)
+    bar = tqdm(total=opts.steps, initial=step, desc="wam-train", dynamic_ncols=True, disable=not ctx.is_main)
     t0 = time.monotonic()
     while step < opts.steps:
         losses = train_step(model, optim, samplers.train.batch(opts.batch_size),
-                            learning_rate(step, opts.lr, opts.steps))
+                            learning_rate(step, opts.lr, opts.steps), loss_fn)
         step += 1
         bar.update(1)
         bar.set_postfix({k: f"{float(v.detach()):.3f}" for k, v in losses.items()})
         if step % opts.eval_every == 0 or step == opts.steps:
-            entry = history_entry(step, losses, model, samplers, opts.batch_size, opts.seed, time.monotonic() - t0)
-            if "val" in entry:
-                bar.write(
-                    f"[wam-train] step {step} val {json.dumps({k: round(v, 4) for k, v in entry['val'].items()})} "
-                    f"starts {json.dumps({k: round(entry['val_start'][k], 4) for k in ('action', 'goal')})}"
-                )
-            history.append(entry)
+            losses = mean_over_ranks(losses, ctx)  # every rank takes part; the global batch's losses
+            if ctx.is_main:
+                entry = history_entry(step, losses, model, samplers, opts.batch_size, opts.seed,
+                                      time.monotonic() - t0)
+                if "val" in entry:
+                    bar.write(
+                        f"[wam-train] step {step} val {json.dumps({k: round(v, 4) for k, v in entry['val'].items()})} "
+                        f"starts {json.dumps({k: round(entry['val_start'][k], 4) for k in ('action', 'goal')})}"
+                    )
+                history.append(entry)
         if step % opts.checkpoint_every == 0 and step < opts.steps:
             save("periodic")
     bar.close()
@@ -503,6 +563,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--init-from", type=Path, default=None,
                     help="fine-tune: start from this checkpoint (new heads start fresh; a new lr schedule)")
     ap.add_argument("--threads", type=int, default=TrainOptions.num_threads)
+    ap.add_argument("--device", default=TrainOptions.device, choices=DEVICES,
+                    help="auto: CUDA when available; under torchrun on CUDA each process trains on GPU LOCAL_RANK")
     ap.add_argument(
         "--start-fraction",
         type=float,
@@ -552,6 +614,7 @@ def main(argv: list[str] | None = None) -> None:
                 resume=a.resume,
                 init_from=a.init_from,
                 num_threads=a.threads,
+                device=a.device,
                 augment_colors=a.augment_colors,
                 start_fraction=a.start_fraction,
                 start_frames=a.start_frames,
