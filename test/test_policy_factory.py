@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from wam_ros.params.wam_node import PARAMS as WAM_PARAMS
 from wam_ros.policies import BACKENDS, make_policy
 from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction, as_policy
 from wam_ros.policies.factory import PolicyConfigError, backend_kwargs, build_policy, check_fits
@@ -16,11 +17,11 @@ torch.set_num_threads(2)
 ROBOT = RobotModel.load()
 JOINTS = ROBOT.actuated_joints
 
-# every key the factory reads, as wam_node's parameters give them
+# wam_node's parameters as the node gives them (their one definition), with test values
 SETTINGS = {
-    "backend": "tiny_wam", "checkpoint": "", "device": "cpu", "num_steps": 3, "noise_scale": 0.0, "compile": False,
-    "torch_threads": 1, "seed": 0, "image_size": [32, 32], "remote_url": "ws://127.0.0.1:1",
-    "replay_path": "", "replay_episode": 0, "action_horizon": 12,
+    **{p.name: p.default for p in WAM_PARAMS},
+    "backend": "tiny_wam", "checkpoint": "", "device": "cpu", "num_steps": 3, "noise_scale": 0.0,
+    "torch_threads": 1, "seed": 0, "image_size": [32, 32], "remote_url": "ws://127.0.0.1:1", "action_horizon": 12,
 }
 
 
@@ -85,7 +86,8 @@ def test_tiny_wam_kwargs_from_settings():
 
 def test_remote_and_replay_kwargs_from_settings():
     remote = backend_kwargs({**SETTINGS, "backend": "remote", "image_size": [0, 0]}, ROBOT, ["scene"])
-    assert remote == {"url": "ws://127.0.0.1:1", "joint_names": JOINTS, "cameras": ["scene"], "action_horizon": 12}
+    assert remote == {"url": "ws://127.0.0.1:1", "joint_names": JOINTS, "cameras": ["scene"], "action_horizon": 12,
+                      "response_timeout": 5.0, "connect_timeout": 2.0, "api_key": None, "key_map": None}
     assert backend_kwargs({**SETTINGS, "backend": "remote"}, ROBOT, ["scene"])["image_size"] == [32, 32]
     replay = backend_kwargs({**SETTINGS, "backend": "replay", "replay_path": "x.npz"}, ROBOT, [])
     assert replay == {"path": "x.npz", "episode": 0, "horizon": 12, "joint_names": JOINTS}
@@ -204,3 +206,28 @@ class _WithClose(DuckTyped):
 def test_an_object_without_infer_is_no_policy():
     with pytest.raises(TypeError, match="has no spec, infer, reset"):
         as_policy(object())
+
+
+def test_a_server_profile_builds_that_familys_client(monkeypatch):
+    settings = {**SETTINGS, "backend": "remote", "server_profile": "openpi_droid", "remote_api_key_env": "WAM_KEY",
+                "remote_response_timeout": 30.0}
+    with pytest.raises(PolicyConfigError, match="WAM_KEY") as info:
+        build_policy(settings, ROBOT, ["scene", "wrist"])
+    assert info.value.setting == "remote_api_key_env"
+    monkeypatch.setenv("WAM_KEY", "secret")
+    policy = build_policy(settings, ROBOT, ["scene", "wrist"])
+    assert type(policy).__name__ == "ProfilePolicy" and policy.profile.name == "openpi_droid"
+    assert policy.response_timeout == 30.0 and policy.spec.action_horizon == 8  # DROID executes 8 of 15
+    with pytest.raises(PolicyConfigError, match="not found") as info:
+        build_policy({**settings, "server_profile": "nope"}, ROBOT, ["scene", "wrist"])
+    assert info.value.setting == "server_profile"
+    with pytest.raises(PolicyConfigError, match="backend needs camera"):
+        build_policy(settings, ROBOT, ["scene"])  # DROID needs the wrist camera too
+
+
+def test_remote_key_map_entries():
+    kw = backend_kwargs({**SETTINGS, "backend": "remote", "remote_key_map": ["image.scene=cam_high", "state=qpos"]},
+                        ROBOT, ["scene"])
+    assert kw["key_map"] == {"image.scene": "cam_high", "state": "qpos"}
+    with pytest.raises(PolicyConfigError, match="entry=key"):
+        backend_kwargs({**SETTINGS, "backend": "remote", "remote_key_map": ["state"]}, ROBOT, ["scene"])

@@ -33,7 +33,17 @@ PARAMS: list[Param] = [
     Param("seed", 0, "noise seed of the tiny_wam sampler (-1: random)", range=(-1, 2**31 - 1)),
     Param("image_size", [64, 64], "model input (h, w) the deployment expects; [0, 0] accepts the checkpoint's",
           range=(0, 4096)),
-    Param("remote_url", DEFAULT_URL, "policy server URL (remote backend)"),
+    Param("remote_url", DEFAULT_URL, "policy server URL (remote backend): ws://, wss:// or, for HTTP "
+          "profiles, http://"),
+    Param("server_profile", "", "remote backend: the server family's profile, a name in "
+          "config/server_profiles (openpi_libero, openpi_droid, openpi_aloha, roboarena, dreamzero, lingbot_va, "
+          "cosmos_policy) or a .yaml path; empty: wam-serve / openpi with the LIBERO key layout"),
+    Param("remote_response_timeout", 5.0, "remote backend: seconds to wait for a reply", range=(0.01, 3600.0)),
+    Param("remote_connect_timeout", 2.0, "remote backend: seconds to wait for a connection", range=(0.01, 600.0)),
+    Param("remote_key_map", [""], "remote backend without a profile: request keys as entry=key "
+          "(image.<camera>, state, prompt, timestamp, actions)"),
+    Param("remote_api_key_env", "", "remote backend: name of the environment variable holding the API key "
+          "(never the key itself)"),
     Param("replay_path", "", "LeRobot v3 dataset dir or .npz of actions (replay backend)"),
     Param("replay_episode", 0, "episode index to replay", range=(0, 1_000_000)),
     Param("action_horizon", ACTION_HORIZON, "chunk length for backends without their own (replay, remote)",

@@ -9,12 +9,15 @@ Every refusal is a :class:`PolicyConfigError` naming the setting to change.
 - tiny_wam: checkpoint, device, num_steps, noise_scale, compile, torch_threads, seed (-1: random),
   image_size ([0, 0]: the checkpoint's)
 - replay: replay_path, replay_episode, action_horizon
-- remote: remote_url, action_horizon, image_size ([0, 0]: the client's default)
+- remote: remote_url, remote_response_timeout, remote_connect_timeout, remote_api_key_env and either
+  server_profile (a WAM family's own server: wam_ros.remote.profiles) or, without one, the openpi/wam-serve
+  client's action_horizon, remote_key_map, image_size ([0, 0]: the client's default)
 - expert: the scripted expert, fed the simulator's scene state by ``scene_source``
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +45,31 @@ def image_size_setting(value: Sequence[int]) -> tuple[int, int] | None:
     return (size[0], size[1]) if any(size) else None
 
 
+def key_map_setting(entries: Sequence[str]) -> dict[str, str] | None:
+    """``remote_key_map`` ["image.scene=observation/image", ...] as a map; None when empty."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        if not entry:
+            continue
+        name, sep, key = entry.partition("=")
+        if not sep or not name or not key:
+            raise PolicyConfigError("remote_key_map", f"parameter 'remote_key_map' entry {entry!r}: expected entry=key")
+        out[name.strip()] = key.strip()
+    return out or None
+
+
+def api_key(settings: Mapping[str, Any]) -> str | None:
+    """The API key from the environment variable ``remote_api_key_env`` names (keys are never parameters)."""
+    var = settings["remote_api_key_env"]
+    if not var:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise PolicyConfigError("remote_api_key_env", f"parameter 'remote_api_key_env' = '{var}': "
+                                "that environment variable is not set")
+    return value
+
+
 def backend_kwargs(
     settings: Mapping[str, Any],
     robot: RobotModel,
@@ -60,8 +88,12 @@ def backend_kwargs(
     if b == "replay":
         return dict(path=s["replay_path"], episode=s["replay_episode"], horizon=s["action_horizon"], joint_names=joints)
     if b == "remote":
-        kw: dict[str, Any] = dict(url=s["remote_url"], joint_names=joints, cameras=list(cameras),
-                                  action_horizon=s["action_horizon"])
+        kw: dict[str, Any] = dict(url=s["remote_url"], response_timeout=s["remote_response_timeout"],
+                                  connect_timeout=s["remote_connect_timeout"], api_key=api_key(s))
+        if s["server_profile"]:
+            return dict(kw, profile=s["server_profile"], robot=robot)
+        kw.update(joint_names=joints, cameras=list(cameras), action_horizon=s["action_horizon"],
+                  key_map=key_map_setting(s["remote_key_map"]))
         if size:
             kw["image_size"] = list(size)
         return kw
@@ -94,9 +126,14 @@ def build_policy(
     b = settings["backend"]
     kwargs = backend_kwargs(settings, robot, cameras, scene_source)
     try:
-        policy = make_policy(b, **kwargs)
+        if "profile" in kwargs:  # a server family's own protocol (wam_ros.remote.profiles)
+            from wam_ros.remote.profile_policy import ProfilePolicy
+
+            policy: Policy = ProfilePolicy(**kwargs)
+        else:
+            policy = make_policy(b, **kwargs)
     except (ValueError, PolicyError, OSError) as exc:  # CheckpointError/ReplayError are ValueErrors
-        name = SOURCE_SETTING.get(b, "backend")
+        name = "server_profile" if "profile" in kwargs else SOURCE_SETTING.get(b, "backend")
         raise PolicyConfigError(name, f"parameter '{name}' ({b} backend): {exc}") from exc
     try:
         check_fits(policy, b, robot, cameras)
