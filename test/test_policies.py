@@ -15,7 +15,7 @@ from wam_ros.policies import make_policy
 from wam_ros.policies.base import Observation, Policy, PolicyError
 from wam_ros.policies.replay_policy import ReplayError
 from wam_ros.tiny_wam import CheckpointError, CheckpointMeta, Normalization, TinyWam, TinyWamConfig, save_checkpoint
-from wam_ros.visualization.filmstrip import make_filmstrip
+from wam_ros.visualization.filmstrip import make_filmstrip, observed_only_strip
 
 torch.set_num_threads(2)
 JOINTS = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "gripper_finger_joint")
@@ -157,6 +157,15 @@ def test_filmstrip_layout_and_labels():
     assert (img[60:90, 96 + 40 : 96 + 90] == 200).all()  # body of the tile is the prediction
     with pytest.raises(ValueError, match="offsets"):
         make_filmstrip(observed, predicted, [0.8])
+
+
+def test_a_backend_without_predicted_frames_gets_a_strip_that_says_so():
+    observed = {"scene": np.full((64, 64, 3), 90, np.uint8), "wrist": np.full((48, 64, 3), 90, np.uint8)}
+    img = observed_only_strip(observed, "no predicted frames from this policy server", tile_size=(96, 96))
+    assert img.shape == (2 * 96, 2 * 96, 3)
+    assert (img[60:90, 40:90] == 90).all()  # the observed frame
+    note = img[:96, 96:]
+    assert (note == 40).mean() > 0.8 and (note > 200).any()  # a dark tile with text on it
 
 
 # ---------------------------------------------------------------------------- scheduler

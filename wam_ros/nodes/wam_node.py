@@ -43,7 +43,7 @@ from wam_ros.ros.parameters import ParameterError, declare_params
 from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
-from wam_ros.visualization.filmstrip import make_filmstrip
+from wam_ros.visualization.filmstrip import make_filmstrip, observed_only_strip
 
 PARAMS = wam_node_params.PARAMS  # defined once, in wam_ros.params.wam_node
 
@@ -259,9 +259,12 @@ class WamNode(GuardedNode):
         times = (np.arange(h) + 1) * pred.action_period
         traj = Trajectory(obs.timestamp, self.policy.spec.joint_names, times, pred.actions).validate()
         self.pub_chunk.publish(trajectory_to_msg(traj))
+        tile = self.p["filmstrip_tile"]
         if pred.frames is not None and pred.frame_offsets is not None:
-            tile = self.p["filmstrip_tile"]
             strip = make_filmstrip(obs.images, pred.frames, pred.frame_offsets, (tile, tile))
+            self.pub_frames.publish(image_to_msg(strip, obs.timestamp, "wam_filmstrip"))
+        elif obs.images and self.pub_frames.get_subscription_count() > 0:
+            strip = observed_only_strip(obs.images, "no predicted frames from this policy server", (tile, tile))
             self.pub_frames.publish(image_to_msg(strip, obs.timestamp, "wam_filmstrip"))
         if self.pub_path.get_subscription_count() > 0:
             q_path = np.vstack([obs.joint_positions[self.arm_idx], pred.actions[:, self.arm_idx]])

@@ -48,3 +48,33 @@ def make_filmstrip(
             tiles.append(tile)
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)
+
+
+def observed_only_strip(observed: Mapping[str, np.ndarray], note: str,
+                        tile_size: tuple[int, int] = (128, 128)) -> np.ndarray:
+    """Per camera [observed | a tile saying ``note``]: for backends that predict no frames, so the
+    filmstrip says so instead of going silent."""
+    th, tw = tile_size
+    rows = []
+    for cam, img in observed.items():
+        tile = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
+        _label(tile, f"{cam} obs")
+        blank = np.full((th, tw, 3), 40, np.uint8)
+        scale = max(0.3, th / 384)
+        y = th // 3
+        for line in _wrap(note, max(8, int(tw / (11 * scale)))):
+            cv2.putText(blank, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (230, 230, 230), 1, cv2.LINE_AA)
+            y += int(22 * scale) + 4
+        rows.append(np.concatenate([tile, blank], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, cur = [], ""
+    for word in text.split():
+        if cur and len(cur) + 1 + len(word) > width:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}".strip()
+    return [*lines, cur] if cur else lines
