@@ -174,21 +174,21 @@ def test_normal_stream_reaches_the_bridge_without_points_in_the_past(rig):
     always in the past at the bridge. Now every point lies command_lead (50 ms) or more after the stamp, so
     the bridge skips or retimes a point only for a command delivered late (over 40 ms here: the bridge retimes
     points closer than 10 ms). On a loaded 2-core machine some are: each such bridge log line must come with
-    a late delivery seen here at the same moment (the bridge gets the same messages)."""
+    a late delivery seen here within the log throttle period (1 s; the bridge gets the same messages)."""
     rig.scenario(lambda: _normal_stream(rig))
 
 
 def _normal_stream(rig: Rig) -> None:
     log_before = len(rig.bridge.output())
     start = len(rig.commands)
-    assert _moved(rig, 6.0, enough=1.0) > 0.1  # the policy drives the arm (3 s here unless loaded)
+    assert _moved(rig, 6.0, enough=1.0) > 0.05  # the policy drives the arm (~1 rad here unless overloaded)
     assert rig.state() == "ACTIVE"
     cmds = rig.commands[start:]
     lines = [ln for ln in rig.bridge.output()[log_before:].splitlines() if "in the past" in ln or "retimed" in ln]
     late = np.array([a for a, _, m in cmds if a - time_to_sec(m.header.stamp) > 0.05 - 0.01])
     for ln in lines:
         t = float(ln.split("]")[1].strip(" ["))
-        assert late.size and np.min(np.abs(late - t)) < 0.15, f"clamped without a late delivery: {ln}"
+        assert late.size and np.min(np.abs(late - t)) < 1.0, f"clamped without a late delivery: {ln}"
     # every command: stamped at its publish time (not before), the first point 50 ms after it
     for arrival, _, msg in cmds:
         stamp = time_to_sec(msg.header.stamp)
