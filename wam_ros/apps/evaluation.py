@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-eval", description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--policy", choices=("auto", "tiny_wam", "expert", "remote"), default="auto")
-    add_options(ap, "checkpoint", "server_url", "smoother_strategy", "extra_latency")
+    add_options(ap, "checkpoint", "server_url", "server_profile", "smoother_strategy", "extra_latency")
     ap.add_argument("--seed", type=int, default=1000, help="first seed")
     ap.add_argument("--episode-timeout", type=float, default=20.0)
     ap.add_argument("--json", type=Path, default=None)

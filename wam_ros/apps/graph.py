@@ -71,6 +71,7 @@ class GraphOptions:
     policy: str = _from(_WAM["backend"], "policy backend (wam_node; expert: the scripted expert_policy_node)")
     checkpoint: str = _from(_WAM["checkpoint"], "tiny_wam checkpoint directory (relative to the package share dir)")
     server_url: str = _from(_WAM["remote_url"], "policy server for policy remote (wam-serve, openpi servers)")
+    server_profile: str = _from(_WAM["server_profile"])
     output: str = param(
         "",
         "safety bridge output; empty: the graph's default ("
@@ -165,6 +166,7 @@ def policy_nodes(opts: GraphOptions) -> list[NodeSpec]:
                 "backend": opts.policy,
                 "checkpoint": opts.checkpoint,
                 "remote_url": opts.server_url,
+                "server_profile": opts.server_profile,
                 "extra_latency": opts.extra_latency,
                 # start the next inference early enough that its chunk lands before this one runs out
                 "trigger_threshold": max(_WAM["trigger_threshold"].default, opts.extra_latency + 0.5),

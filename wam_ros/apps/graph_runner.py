@@ -184,7 +184,8 @@ def parse_set(items: list[str]) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-graph", description=__doc__.splitlines()[0])
     ap.add_argument("graph", choices=sorted(GRAPHS))
-    add_options(ap, "policy", "checkpoint", "server_url", "output", "controller", "smoother_strategy", "use_sim_time")
+    add_options(ap, "policy", "checkpoint", "server_url", "server_profile", "output", "controller",
+                "smoother_strategy", "use_sim_time")
     add_set_argument(ap)
     ap.add_argument("--log-dir", default=None)
     args = ap.parse_args(argv)

@@ -50,7 +50,8 @@ ARGUMENT_CHOICES: dict[str, list[str]] = {
 
 #: The arguments of the graphs that run a policy (sim.launch.py, robot.launch.py).
 POLICY_GRAPH_ARGUMENTS = [
-    "namespace", "use_sim_time", "policy", "checkpoint", "server_url", "output", "controller", "strategy", "rviz",
+    "namespace", "use_sim_time", "policy", "checkpoint", "server_url", "server_profile", "output", "controller",
+    "strategy", "rviz",
 ]  # fmt: skip
 
 

@@ -59,7 +59,7 @@ class _TerminationSignals:
             return
         try:
             self.context.try_shutdown()  # ends the spin (also where rclpy's handlers are not installed)
-        except Exception:  # noqa: BLE001 - a signal handler must not raise into arbitrary code
+        except Exception:
             pass
 
 
