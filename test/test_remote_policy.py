@@ -488,3 +488,18 @@ def test_unserialisable_prediction_becomes_an_error_reply_not_a_dead_connection(
         with pytest.raises(PolicyError, match="cannot be serialised"):
             policy.infer(obs(instruction="huge"))
         assert policy.infer(obs()).extras["server_huge"] == 1 and server.policy_errors == 1
+
+
+def test_cli_checks_the_batching_options_and_a_shared_state_backend_says_so(echo_server):
+    for option, value, message in (("--max-batch", "0", "--max-batch must be >= 1"),
+                                   ("--batch-window-ms", "-1", "--batch-window-ms must be in [0, 1000]"),
+                                   ("--max-sessions", "0", "--max-sessions must be >= 1")):
+        r = subprocess.run([sys.executable, "-m", "wam_ros.remote.server", "--backend", "x", option, value],
+                           capture_output=True, text=True, cwd=REPO, timeout=60)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+    policy = client(echo_server.url)
+    meta = policy.connect()
+    policy.close()
+    # EchoPolicy has no sessions: one episode state for every client, said in the metadata
+    assert meta["sessions"] == "shared" and meta["batching"]["batched_backend"] is False
+    assert meta["batching"]["max_batch"] == 8 and meta["batching"]["window_ms"] == 5.0
