@@ -24,8 +24,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.chaos, pytest.mark.timeout(240)]
 #: Scenario -> the issue-15 defect that still makes it fail (the lead removes the entry when the fix lands).
 KNOWN_DEFECTS: dict[str, str] = {
     "e-stop service": "issue 15: the e-stop service answers success=False although the stop is in force",
-    "speed_scaling 0 -> 1": "issue 15 D3: after speed_scaling 0 the bridge stays ARMED ('first command refused') "
-    "until disarm + arm",
     "SIGSTOP 2s sim": "issue 15 D5: a frozen /clock blinds the stale-joint-state watchdog; motion resumes "
     "without reset + arm",
     "SIGKILL sim": "issue 15 D5: with the sim (and /clock) gone the bridge stays ACTIVE: no FAULT, no hold",

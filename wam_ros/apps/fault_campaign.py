@@ -23,6 +23,7 @@ import copy
 import math
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ BRIDGE = "/safety_bridge_node"
 #: Scheduling slack on a shared 2-core machine: bounds prove a watchdog fires, not that the OS is fast.
 SLACK = 1.5
 TIME_SLACK = 0.02  # s: the probe's estimate of the bridge's clock at a send (10 ms /clock steps + delivery)
+MAX_RESTART = 0.05  # rad: an output may start off the previous one only when re-armed (from the measured state)
 MAX_LAG = 0.5  # s: how far the bridge's clock may lag the newest published /clock when it sends
 VEL_TOL = 1.01  # peak / limit allowed (exact up to rounding)
 ACC_TOL = 1.05
@@ -75,6 +77,8 @@ class Judgement:
     max_hold_step: float = 0.0  # rad: hold position vs the reference it replaced
     peak_where: str = ""  # where the peak acceleration was seen
     missed: int = 0  # outputs the probe did not receive (sequence gaps; not judged across)
+    discontinuities: int = 0  # outputs that do not start on the previous one (re-armed; not judged across)
+    max_discontinuity: float = 0.0  # rad: the largest such restart
     violations: list[str] = field(default_factory=list)
 
 
@@ -100,23 +104,24 @@ def segment_velocities(m: Sent, start: np.ndarray) -> np.ndarray:
     return seg
 
 
-def _locate(m: Sent, start: np.ndarray, seg: np.ndarray, q: np.ndarray, tau: float) -> np.ndarray | None:
+def _locate(m: Sent, start: np.ndarray, seg: np.ndarray, q: np.ndarray, tau: float
+            ) -> tuple[np.ndarray | None, float]:  # fmt: skip
     """Segment velocities of output ``m`` where its path passes ``q`` (within 1 mrad) in [tau - MAX_LAG, tau +
-    TIME_SLACK] after it was sent; None when it does not pass there."""
+    TIME_SLACK] after it was sent (None when it does not pass there), and the closest distance (rad)."""
     kt = np.concatenate([[0.0], m.times])
     kp = np.vstack([start[None, :], m.positions])
     taus = np.arange(max(tau - MAX_LAG, 0.0), tau + TIME_SLACK, 0.001)
     if not len(taus):
-        return None
+        return None, float("inf")
     path = np.stack([np.interp(taus, kt, kp[:, j]) for j in range(kp.shape[1])], axis=1)
     err = np.max(np.abs(path - q[None, :]), axis=1)
     best = int(np.argmin(err))
     if err[best] > 1e-3:
-        return None
+        return None, float(err[best])
     near = taus[np.abs(taus - taus[best]) <= 0.0015]
     ks = {min(int(np.searchsorted(kt, t, side="right")) - 1, len(m.times)) for t in near}
     seg_rest = np.vstack([seg, np.zeros((1, seg.shape[1]))])
-    return seg_rest[sorted(ks)]
+    return seg_rest[sorted(ks)], float(err[best])
 
 
 def _path_at(m: Sent, start: np.ndarray, seg: np.ndarray, tau: float) -> tuple[np.ndarray, int]:
@@ -237,15 +242,17 @@ def judge(
             prev = (m, start, np.zeros_like(m.positions))
             continue
         seg = segment_velocities(m, start)
-        if v_prev is not None and m.velocities is not None and len(m.times) > 1 and not prev[0].is_hold:
-            # the start the bridge used (exact: p0 - v0 * t0) lies on its previous output at the bridge's own
-            # clock; find that instant (a loaded bridge may act on a clock that lags the sim's by a lot)
-            exact = m.positions[0] - seg[0] * m.times[0]
-            found = _locate(prev[0], prev[1], prev[2], exact, m.t - prev[0].t)
-            if found is not None:
-                start, v_prev = exact, found
-        elif prev is not None and v_prev is None and m.velocities is not None and len(m.times) > 1:
-            start = m.positions[0] - seg[0] * m.times[0]  # after a gap: the start the output itself implies
+        if m.velocities is not None and len(m.times) > 1:
+            exact = m.positions[0] - seg[0] * m.times[0]  # the start the bridge used (its point velocities)
+            if v_prev is not None and not prev[0].is_hold:
+                # that start lies on the previous output at the bridge's own clock: find the instant (a loaded
+                # bridge may act on a clock that lags the newest /clock by a lot) and take its velocity there
+                found, err = _locate(prev[0], prev[1], prev[2], exact, m.t - prev[0].t)
+                if found is None:  # the bridge restarted its reference (re-armed: from the measured state)
+                    res.discontinuities += 1
+                    res.max_discontinuity = max(res.max_discontinuity, err)
+                v_prev = found
+            start = exact
         rv = np.maximum(rv, np.max(np.abs(seg), axis=0) / vmax)
         dt = np.diff(np.concatenate([[0.0], m.times]))
         if len(seg) > 1:
@@ -529,8 +536,11 @@ class Campaign:
         params = {"sim_robot_node": {"cameras_enabled": graph != "sim", "image_width": 64, "image_height": 48}}
         for node, p in (extra_params or {}).items():
             params.setdefault(node, {}).update(p)
-        opts = GraphOptions(policy="expert", extra_params=params,
-                            dataset_dir=str(Path(log_dir or "/tmp") / "dataset"))  # fmt: skip
+        if graph != "sim":  # as wam-collect runs it: simulation time, cameras at the recording rate
+            params.setdefault("sim_robot_node", {}).update(camera_rate=10.0)
+            params.setdefault("episode_recorder_node", {}).update(fps=10, use_sim_time=True)
+        opts = GraphOptions(policy="expert", use_sim_time=True, teleop_source="expert", extra_params=params,
+                            dataset_dir=str(Path(log_dir or tempfile.mkdtemp()) / "dataset"))  # fmt: skip
         self.graph = graph
         self.specs = {s.name: s for s in GRAPHS[graph](opts)}
         self.log_dir = Path(log_dir) if log_dir else None
@@ -651,6 +661,22 @@ class Campaign:
             if "expert_policy_node" in self.specs:
                 p.wait(p.moving, 10.0)
                 time.sleep(0.3)
+
+    def rtf(self, t0: float, t1: float) -> float:
+        """Simulated seconds per wall second between wall times ``t0`` and ``t1`` (from /joint_states; the
+        node clocks of the sim graph run on it), in [0.05, 1]."""
+        p = self.probe
+        assert p is not None
+        with p.lock:
+            js = [(j[3], j[2]) for j in p.js if t0 <= j[3] <= t1]
+        if len(js) < 2 or js[-1][0] - js[0][0] < 0.1:
+            return 1.0
+        return float(np.clip((js[-1][1] - js[0][1]) / (js[-1][0] - js[0][0]), 0.05, 1.0))
+
+    def watchdog_bound_ms(self, timeout: float, t: float) -> float:
+        """Bound on a node-clock watchdog's hold time: its timeout in wall time at the achieved real-time factor
+        (a loaded machine slows the simulation and its clock), plus the scheduling slack."""
+        return (timeout / self.rtf(t - 1.0, time.time()) + SLACK) * 1e3
 
     def mark(self, lookback: float = 0.5) -> dict[str, int]:
         """Indices into the recordings from ``lookback`` s ago: a scenario is judged from just before its event."""
@@ -818,10 +844,17 @@ def _finish(c: Campaign, r: Result, mark: dict[str, int], t_event: float, max_ho
     r.failures[:0] = list(r.judgement.violations)
     r.state = c.probe.state if c.probe else ""
     states = c.probe.state_since(t_event) if c.probe else []
-    r.notes.append(f"states: {' -> '.join(states) or r.state}")
+    r.notes.append(f"states since the event: {' -> '.join(states) or '(none)'}; now {r.state}")
+    if r.judgement.max_discontinuity > MAX_RESTART:
+        r.fail(f"an output starts {r.judgement.max_discontinuity:.3f} rad off the path the controller follows")
     if r.judgement.missed:
         r.notes.append(f"{r.judgement.missed} output(s) missed by the probe (not judged across)")
-    stale = [s for s in states if s.startswith("FAULT(joint_states stale")]
+    if r.judgement.discontinuities:
+        r.notes.append(f"{r.judgement.discontinuities} output(s) not starting on the previous one (re-armed), "
+                       f"up to {r.judgement.max_discontinuity:.4f} rad")
+    stale = [s for s in c.probe.state_since(t_event - 0.5) if s.startswith("FAULT(joint_states stale")]
+    if not states and r.state != "ACTIVE" and r.state.startswith("FAULT(joint_states stale"):
+        stale = [r.state]
     if stale and " sim" not in r.name:  # only the sim scenarios stop the joint states
         r.fail(f"spurious {stale[0]} while nothing stopped the joint states (issue 15 D6)")
     if max_hold_ms is not None:
@@ -858,6 +891,8 @@ NICK = {"expert_policy_node": "policy", "chunk_smoother_node": "smoother", "sim_
 def _kill_or_stop(c: Campaign, node: str, how: str) -> tuple[Result, dict[str, int], float]:
     r = Result(f"{how}{' 2s' if how == 'SIGSTOP' else ''} {NICK[node]}")
     c.make_active(fresh_episode=True)
+    if c.probe.state != "ACTIVE":  # a fault between arming and now (reported by the scenario that follows)
+        c.make_active(fresh_episode=True)
     mark = c.mark()
     t = time.time()
     if how == "SIGKILL":
@@ -876,14 +911,16 @@ def kill_policy(c: Campaign) -> Result:
     rest = c.time_to_rest(t, time.time())
     r.hold_ms, r.hold_kind = (rest, "rest") if rest is not None else (None, "-")
     r.reason = c.reason_since(t, "policy", "chunk")
-    _finish(c, r, mark, t, (HORIZON + CHUNK_TIMEOUT + SLACK) * 1e3)
+    _finish(c, r, mark, t, c.watchdog_bound_ms(HORIZON + CHUNK_TIMEOUT, t))
     if not any(lvl >= 1 and ("policy" in msg.lower() or "chunk" in msg.lower())
                for _, name, lvl, msg, _v in p.diag_since(t) if "smoother" in name):  # fmt: skip
         r.fail("no WARN/ERROR on /diagnostics saying the policy is silent")
     c.check_alive(r, "expert_policy_node")
+    t_back = time.time()
     c.recover(r, by_itself_within=10.0, restart="expert_policy_node")
-    if "by itself" in r.recovered and not p.wait(p.moving, 10.0):
-        r.fail("no motion after the policy was restarted")
+    before, after, _ = c.count_change("smoother", "chunks_accepted", t_back, settle=15.0)
+    if after <= before:
+        r.fail(f"the smoother took no chunk from the restarted policy (chunks_accepted {before} -> {after})")
     return r
 
 
@@ -908,7 +945,7 @@ def kill_smoother(c: Campaign) -> Result:
     c.probe.wait(lambda: False, 0.5)
     r.hold_ms, r.hold_kind = c.first_hold_after(t, 3)
     r.reason = c.reason_since(t, "no command", "timeout")
-    _finish(c, r, mark, t, (COMMAND_TIMEOUT + SLACK) * 1e3)
+    _finish(c, r, mark, t, c.watchdog_bound_ms(COMMAND_TIMEOUT, t))
     if not r.state.startswith("ARMED"):
         r.fail(f"expected ARMED after the command watchdog, got {r.state}")
     c.check_alive(r, "chunk_smoother_node")
@@ -925,7 +962,7 @@ def stop_smoother(c: Campaign) -> Result:
     c.signal("chunk_smoother_node", signal.SIGCONT)
     c.probe.wait(lambda: False, 2.5)
     r.reason = c.reason_since(t, "no command", "timeout")
-    _finish(c, r, mark, t, (COMMAND_TIMEOUT + SLACK) * 1e3)
+    _finish(c, r, mark, t, c.watchdog_bound_ms(COMMAND_TIMEOUT, t))
     c.check_alive(r)
     c.recover(r, by_itself_within=5.0)
     return r
@@ -1295,12 +1332,33 @@ def estop_topic(c: Campaign) -> Result:
 
 
 # ---- the recorder (teleop_collect graph) ---------------------------------------------------------------
+RECORDER = "/episode_recorder_node"
+
+
+def _recorder_status_after(c: Campaign, t: float, timeout: float) -> str:
+    """The recorder's /diagnostics message once one arrives after ``t`` ('' if none within ``timeout``)."""
+    p = c.probe
+    found: list[str] = []
+
+    def seen() -> bool:
+        found[:] = [d[3] for d in p.diag_since(t) if "recorder" in d[1]]
+        return bool(found)
+
+    p.wait(seen, timeout, 0.05)
+    return found[-1] if found else ""
+
+
 def _recorder(how: str) -> Scenario:
     def run(c: Campaign) -> Result:
-        """The recorder dies or freezes mid-motion: teleop through the bridge goes on untouched."""
-        r = Result(f"{how} recorder")
-        c.make_active(fresh_episode=False)
+        """The recorder dies or freezes while recording: teleop through the bridge goes on untouched; the
+        recorder comes back (SIGCONT: by itself; SIGKILL: restarted) and records again."""
+        r = Result(f"{how}{' 2s' if how == 'SIGSTOP' else ''} recorder")
+        c.make_active(fresh_episode=True)
         p = c.probe
+        res = p.call(p.m["Trigger"], f"{RECORDER}/start_episode", timeout=10)
+        if res is None or not res.success:
+            r.notes.append(f"start_episode: {res.message if res else 'no answer'}")
+        p.wait(lambda: False, 0.5)
         mark, t = c.mark(), time.time()
         if how == "SIGKILL":
             c.kill("episode_recorder_node")
@@ -1310,14 +1368,25 @@ def _recorder(how: str) -> Scenario:
         if how != "SIGKILL":
             c.signal("episode_recorder_node", signal.SIGCONT)
         p.wait(lambda: False, 1.0)
+        r.reason = f"bridge {p.state}"
         _finish(c, r, mark, t, None)
-        if not any(s == "ACTIVE" for s in [p.state]):
-            r.fail(f"motion stopped although only the recorder failed: {p.state}")
-        r.reason = p.state
+        if any(s.startswith("FAULT") for s in p.state_since(t)) or r.judgement.holds:
+            r.fail("the arm was stopped although only the recorder failed")
         c.check_alive(r, "episode_recorder_node")
-        c.recover(r, by_itself_within=5.0, restart="episode_recorder_node" if how == "SIGKILL" else None)
-        if how == "SIGKILL" and not p.wait(lambda: c.alive("episode_recorder_node"), 5):
-            r.fail("restarted recorder exited")
+        t_back = time.time()
+        if how == "SIGKILL":
+            c.restart("episode_recorder_node")
+        status = _recorder_status_after(c, t_back, 60.0)
+        res = p.call(p.m["Trigger"], f"{RECORDER}/start_episode", timeout=30) if status else None
+        if how != "SIGKILL" and res is not None and not res.success:  # still recording the episode it had
+            res = p.call(p.m["Trigger"], f"{RECORDER}/save_episode", timeout=30)
+        if status and res is not None and res.success:
+            r.recovered = "restart recorder" if how == "SIGKILL" else "by itself"
+            r.reason += f"; recorder: {status}"
+        else:
+            r.recovered = f"no: recorder {'silent' if not status else res.message if res else 'no answer'}"
+            r.fail(f"the recorder did not come back ({r.recovered})")
+        p.call(p.m["Trigger"], f"{RECORDER}/discard_episode", timeout=10)
         return r
 
     return run
