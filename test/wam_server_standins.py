@@ -40,6 +40,11 @@ G_LO, G_HI = ROBOT.limits()["lower"][N_ARM:], ROBOT.limits()["upper"][N_ARM:]
 #: brain(request_state_q or None) -> (N, 7) joint targets in our order
 Brain = Callable[[np.ndarray | None], np.ndarray]
 
+#: each family's chunk: (rows it answers, seconds between them), from the issue's facts
+FAMILY_CHUNK = {"openpi_droid": (15, 1 / 15), "openpi_libero": (10, 0.05), "openpi_aloha": (50, 0.02),
+                "roboarena": (15, 1 / 15), "dreamzero": (24, 1 / 15), "lingbot_va": (16, 0.05),
+                "cosmos_policy": (50, 0.04)}
+
 
 def _closed(q_targets: np.ndarray) -> np.ndarray:
     return (G_HI[0] - q_targets[:, N_ARM]) / (G_HI[0] - G_LO[0])
@@ -93,7 +98,7 @@ class WsStandIn:
     """A threaded websocket server on 127.0.0.1 with one family's behaviour (``family``)."""
 
     def __init__(self, family: str, brain: Brain, reply_override: Callable[[Any], Any] | None = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, port: int = 0) -> None:
         from websockets.sync.server import serve
 
         self.family, self.brain, self.reply_override, self.delay = family, brain, reply_override, delay
@@ -102,7 +107,7 @@ class WsStandIn:
         self.sessions: set[str] = set()
         self.frame_counts: list[int] = []
         self.q_true: np.ndarray | None = None  # for families whose state carries no joints
-        self._server = serve(self._handler, "127.0.0.1", 0, compression=None, max_size=None)
+        self._server = serve(self._handler, "127.0.0.1", port, compression=None, max_size=None)
         self.port = self._server.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -291,7 +296,7 @@ def _from_json(v: Any) -> Any:
 
 
 class CosmosStandIn:
-    def __init__(self, brain: Brain, body_override: Callable[[dict], Any] | None = None) -> None:
+    def __init__(self, brain: Brain, body_override: Callable[[dict], Any] | None = None, port: int = 0) -> None:
         standin = self
         self.brain, self.body_override = brain, body_override
         self.requests: list[dict] = []
@@ -319,7 +324,7 @@ class CosmosStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
