@@ -63,7 +63,8 @@ def _graph_table() -> str:
 
 
 def _remote_table() -> str:
-    wanted = ("backend", "remote_url", "action_horizon")
+    wanted = ("backend", "remote_url", "server_profile", "remote_response_timeout", "remote_connect_timeout",
+              "remote_key_map", "remote_api_key_env", "action_horizon")
     return "wam_node parameters of the remote backend:\n\n" + markdown_table(
         [p for p in node_params("wam_node") if p.name in wanted]
     )
