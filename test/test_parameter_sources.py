@@ -21,7 +21,7 @@ import yaml
 
 from wam_ros.apps.graph import GRAPHS, OPTIONS, GraphOptions, add_options, option_arg, options_from_args
 from wam_ros.params import Param, ParameterError, check_fields, params_of
-from wam_ros.params.docs import NODES, TABLES, stale_pages, tables_in
+from wam_ros.apps.param_docs import NODES, TABLES, stale_pages, tables_in
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*REPO.glob("wam_ros/**/*.py"), *REPO.glob("launch/*.py"), *REPO.glob("bench/*.py")])
@@ -177,7 +177,7 @@ def test_yaml_holds_only_declared_parameters_that_differ_from_their_default(node
 
 
 def test_docs_parameter_tables_are_current_and_every_node_has_one():
-    assert stale_pages() == [], "run: python -m wam_ros.params.docs"
+    assert stale_pages() == [], "run: python -m wam_ros.apps.param_docs"
     marked = [k for p in sorted((REPO / "docs").glob("*.md")) for k in tables_in(p.read_text())]
     assert set(marked) == set(TABLES), "every table is on some page"
     assert len(marked) == len(set(marked)), "each table on one page"

@@ -10,7 +10,7 @@ metadata (``param(...)``) and ``params_of`` turns its fields into ``Param`` valu
 From that one definition come: the ROS declarations with descriptors and run-time
 guards (``wam_ros.ros.parameters.declare_params``), validation of core configs
 (``check_fields``, instead of ranges typed again in a ``validated()``), the parameter
-tables in ``docs/*.md`` (``wam_ros.params.docs``), and the launch arguments and CLI
+tables in ``docs/*.md`` (``wam_ros.apps.param_docs``), and the launch arguments and CLI
 options (``wam_ros.apps.graph.GraphOptions``). ``test/test_parameter_sources.py``
 fails when a default, range or choice list is typed a second time.
 """

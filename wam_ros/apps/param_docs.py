@@ -5,7 +5,7 @@ A page marks where a table goes::
     <!-- BEGIN GENERATED parameters: chunk_smoother_node -->
     <!-- END GENERATED parameters: chunk_smoother_node -->
 
-and ``python -m wam_ros.params.docs`` rewrites what is between the markers;
+and ``python -m wam_ros.apps.param_docs`` rewrites what is between the markers;
 ``--check`` only reports stale tables (``test/test_parameter_sources.py`` runs it).
 """
 
@@ -103,14 +103,14 @@ def stale_pages(docs: Path = DOCS) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m wam_ros.params.docs", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m wam_ros.apps.param_docs", description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only report stale pages (exit 1 if any)")
     ap.add_argument("--docs", type=Path, default=DOCS)
     a = ap.parse_args(argv)
     stale = stale_pages(a.docs)
     if a.check:
         for p in stale:
-            print(f"stale parameter table(s) in {p}; run python -m wam_ros.params.docs")
+            print(f"stale parameter table(s) in {p}; run python -m wam_ros.apps.param_docs")
         sys.exit(1 if stale else 0)
     for p in stale:
         p.write_text(render(p.read_text()))
