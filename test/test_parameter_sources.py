@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from wam_ros.apps.graph import GRAPHS, OPTIONS, GraphOptions, add_options, option_arg, options_from_args
-from wam_ros.params import Param, ParameterError, check_fields, params_of
 from wam_ros.apps.param_docs import NODES, TABLES, stale_pages, tables_in
+from wam_ros.params import Param, ParameterError, check_fields, params_of
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*REPO.glob("wam_ros/**/*.py"), *REPO.glob("launch/*.py"), *REPO.glob("bench/*.py")])
