@@ -29,6 +29,8 @@ KNOWN_DEFECTS: dict[str, str] = {
     "SIGKILL sim": "issue 15 D5: with the sim (and /clock) gone the bridge stays ACTIVE: no FAULT, no hold",
     "second commander": "issue 15 D2: a second publisher on /wam/command is accepted and interleaved, "
     "neither refused nor named",
+    "chunk: 1e6": "campaign finding: chunk_smoother_node accepts a chunk point at 1e6 rad (clipped to the joint "
+    "limit, so the plan heads for the limit) where the bridge refuses such a command",
 }
 
 

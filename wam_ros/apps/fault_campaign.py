@@ -40,10 +40,10 @@ BRIDGE = "/safety_bridge_node"
 #: Scheduling slack on a shared 2-core machine: bounds prove a watchdog fires, not that the OS is fast.
 SLACK = 1.5
 TIME_SLACK = 0.02  # s: the probe's estimate of the bridge's clock at a send (10 ms /clock steps + delivery)
-MAX_RESTART = 0.05  # rad: an output may start off the previous one only when re-armed (from the measured state)
 MAX_LAG = 0.5  # s: how far the bridge's clock may lag the newest published /clock when it sends
 VEL_TOL = 1.01  # peak / limit allowed (exact up to rounding)
 ACC_TOL = 1.05
+JS_AGE = 0.3  # s: the bridge's joint_state_timeout (0.2) + delivery
 MAX_JUMP = 0.25  # rad: first point of an output vs the measured position (max_tracking_error 0.2 + slack)
 
 
@@ -106,11 +106,14 @@ def segment_velocities(m: Sent, start: np.ndarray) -> np.ndarray:
 
 def _locate(m: Sent, start: np.ndarray, seg: np.ndarray, q: np.ndarray, tau: float
             ) -> tuple[np.ndarray | None, float]:  # fmt: skip
-    """Segment velocities of output ``m`` where its path passes ``q`` (within 1 mrad) in [tau - MAX_LAG, tau +
-    TIME_SLACK] after it was sent (None when it does not pass there), and the closest distance (rad)."""
+    """Segment velocities of output ``m`` where its path passes ``q`` (within 1 mrad) within ``MAX_LAG`` of ``tau``
+    after it was sent (None when it does not pass there), and the closest distance (rad).
+
+    ``tau`` is estimated from the newest /clock published before each send; the bridge may act on an older
+    clock (a backlog under load) for either output, so the true interval lies within MAX_LAG either side."""
     kt = np.concatenate([[0.0], m.times])
     kp = np.vstack([start[None, :], m.positions])
-    taus = np.arange(max(tau - MAX_LAG, 0.0), tau + TIME_SLACK, 0.001)
+    taus = np.arange(max(tau - MAX_LAG, 0.0), tau + MAX_LAG + 0.001, 0.001)
     if not len(taus):
         return None, float("inf")
     path = np.stack([np.interp(taus, kt, kp[:, j]) for j in range(kp.shape[1])], axis=1)
@@ -199,12 +202,15 @@ def judge(
         if lo.any() or hi.any():
             j = int(np.argwhere(lo | hi)[0, 1])
             res.violations.append(f"{names[j]} commanded outside its URDF limits")
-        q = measured(m.t)
-        if q is not None and not m.is_hold:
-            # beyond what the velocity limit allows by the first point (the bridge's own tracking rule); arm
-            # joints only (the gripper may be blocked by a cube)
-            gap = np.abs(m.positions[0] - q) - lim["velocity"] * m.times[0]
-            res.max_jump = max(res.max_jump, float(np.max(gap[:-1])))
+        if not m.is_hold:
+            # beyond what the velocity limit allows by the first point (the bridge's own tracking rule), against
+            # the joint states the bridge may have used (up to JS_AGE old); arm joints only (the gripper may be
+            # blocked by a cube)
+            lo_k, hi_k = np.searchsorted(js_t, [m.t - JS_AGE, m.t], side="right")
+            qs = [j[1] for j in js_sorted[max(lo_k - 1, 0):hi_k]]
+            if qs:
+                gap = np.min([np.max((np.abs(m.positions[0] - q) - lim["velocity"] * m.times[0])[:-1]) for q in qs])
+                res.max_jump = max(res.max_jump, float(gap))
     if res.max_jump > MAX_JUMP:
         res.violations.append(f"first point {res.max_jump:.3f} rad from the measured position beyond what the "
                               f"velocity limit allows (> {MAX_JUMP})")
@@ -295,6 +301,8 @@ class Result:
     recovered: str = ""  # how: "by itself", "reset + arm", "restart + ...", "no: ..."
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    spurious: list[str] = field(default_factory=list)  # FAULTs nobody caused (D6): the run is repeated once
+    attempts: int = 1
 
     def fail(self, why: str) -> None:
         self.failures.append(why)
@@ -550,6 +558,7 @@ class Campaign:
         self.restarts: dict[str, int] = {}
         self._restart_logs: list[Any] = []
         self.stopped: set[str] = set()
+        self.spurious: list[str] = []  # every FAULT nobody caused, over the campaign (issue 15 D6)
         self.t_active = 0.0  # wall time the bridge last became ACTIVE by make_active (after a teleporting reset)
 
     # ------------------------------------------------------------------ lifecycle
@@ -845,8 +854,6 @@ def _finish(c: Campaign, r: Result, mark: dict[str, int], t_event: float, max_ho
     r.state = c.probe.state if c.probe else ""
     states = c.probe.state_since(t_event) if c.probe else []
     r.notes.append(f"states since the event: {' -> '.join(states) or '(none)'}; now {r.state}")
-    if r.judgement.max_discontinuity > MAX_RESTART:
-        r.fail(f"an output starts {r.judgement.max_discontinuity:.3f} rad off the path the controller follows")
     if r.judgement.missed:
         r.notes.append(f"{r.judgement.missed} output(s) missed by the probe (not judged across)")
     if r.judgement.discontinuities:
@@ -856,7 +863,8 @@ def _finish(c: Campaign, r: Result, mark: dict[str, int], t_event: float, max_ho
     if not states and r.state != "ACTIVE" and r.state.startswith("FAULT(joint_states stale"):
         stale = [r.state]
     if stale and " sim" not in r.name:  # only the sim scenarios stop the joint states
-        r.fail(f"spurious {stale[0]} while nothing stopped the joint states (issue 15 D6)")
+        r.spurious.append(stale[0])
+        r.notes.append(f"spurious {stale[0]} while nothing stopped the joint states (issue 15 D6)")
     if max_hold_ms is not None:
         if r.hold_ms is None:
             r.fail("the arm was never stopped")
@@ -1120,6 +1128,7 @@ def _bad_chunk(kind: str) -> Scenario:
     def run(c: Campaign) -> Result:
         """A spoiled chunk among the expert's: rejected with a reason, the smoother lives, motion goes on."""
         r = Result(f"chunk: {kind}")
+        reject = kind != "negative time"  # points in the past are dropped on arrival, like the bridge does
         c.make_active(fresh_episode=False)
         p = c.probe
         base = p.last_chunk()
@@ -1128,12 +1137,12 @@ def _bad_chunk(kind: str) -> Scenario:
             base = p.last_chunk()
         mark, t = c.mark(), time.time()
         p.chunk_pub.publish(_bad(base, kind, p.m, lambda: p.js_stamp))
-        before, after, _ = c.count_change("smoother", "chunks_rejected", t, settle=2.5)
-        r.reason = c.latest_value("smoother", "last_reject_reason", t)
+        before, after, _ = c.count_change("smoother", "chunks_rejected", t, settle=2.5 if reject else 1.3)
+        r.reason = c.latest_value("smoother", "last_reject_reason", t) if after > before else "accepted"
         _finish(c, r, mark, t, None)
         if p.state != "ACTIVE":
-            r.fail(f"a rejected chunk stopped the arm: {p.state}")
-        if after <= before:
+            r.fail(f"a bad chunk stopped the arm: {p.state}")
+        if reject and after <= before:
             r.fail(f"the chunk was not refused (chunks_rejected on /diagnostics {before} -> {after})")
         c.check_alive(r)
         c.recover(r, by_itself_within=3.0)
@@ -1370,7 +1379,7 @@ def _recorder(how: str) -> Scenario:
         p.wait(lambda: False, 1.0)
         r.reason = f"bridge {p.state}"
         _finish(c, r, mark, t, None)
-        if any(s.startswith("FAULT") for s in p.state_since(t)) or r.judgement.holds:
+        if not r.spurious and (any(s.startswith("FAULT") for s in p.state_since(t)) or r.judgement.holds):
             r.fail("the arm was stopped although only the recorder failed")
         c.check_alive(r, "episode_recorder_node")
         t_back = time.time()
@@ -1408,7 +1417,23 @@ RECORDER_ORDER = ["SIGSTOP 2s recorder", "SIGKILL recorder"]
 
 
 def run_scenario(c: Campaign, name: str) -> Result:
-    """Run one scenario; an exception in the harness is a failed result, never a crash of the campaign."""
+    """Run one scenario, once more if a FAULT nobody caused (D6, load) spoilt it; a second spoilt run fails.
+
+    An exception in the harness is a failed result, never a crash of the campaign."""
+    r = _run_once(c, name)
+    if r.spurious:
+        c.spurious += r.spurious
+        again = _run_once(c, name)
+        again.attempts = 2
+        again.notes.insert(0, f"first run spoilt by {r.spurious[0]}")
+        if again.spurious:
+            c.spurious += again.spurious
+            again.fail(f"spurious {again.spurious[0]} in two runs (issue 15 D6)")
+        r = again
+    return r
+
+
+def _run_once(c: Campaign, name: str) -> Result:
     try:
         return SCENARIOS[name](c)
     except Exception as exc:  # the row says what went wrong; the next scenario starts from make_active
