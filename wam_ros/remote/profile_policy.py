@@ -95,17 +95,8 @@ class ProfilePolicy(RemotePolicy):
                     raise PolicyError(f"reset not acknowledged by {self.url}: {str(reply)[:200]}")
             self._lingbot_reset_sent = False
 
-    def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
-        with self._lock:
-            self.stats.requests += 1
-            try:
-                return self._profile_infer(observation, decode_frames)
-            except PolicyError as e:
-                self.stats.failures += 1
-                self.stats.last_error = str(e)
-                raise
-
-    def _profile_infer(self, obs: Observation, decode_frames: bool) -> Prediction:
+    def _infer(self, obs: Observation, decode_frames: bool) -> Prediction:
+        """One round trip in the profile's protocol (RemotePolicy.infer counts requests and failures)."""
         t0 = time.perf_counter()
         proto = self.profile.protocol
         if proto == "cosmos":
