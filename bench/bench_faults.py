@@ -36,8 +36,9 @@ from wam_ros.apps.fault_campaign import (  # noqa: E402
 )
 
 
-def run(names: list[str], log_dir: Path, verbose: bool) -> list[Result]:
+def run(names: list[str], log_dir: Path, verbose: bool) -> tuple[list[Result], list[str]]:
     results: list[Result] = []
+    spurious: list[str] = []
     for graph in ("sim", "teleop_collect"):
         todo = [n for n in names if GRAPH_OF[n] == graph]
         if not todo:
@@ -51,10 +52,11 @@ def run(names: list[str], log_dir: Path, verbose: bool) -> list[Result]:
                       file=sys.stderr, flush=True)  # fmt: skip
                 if verbose:
                     print(r.report(), file=sys.stderr, flush=True)
+            spurious += c.spurious
             dead = c.dead()
             if dead:
                 print(f"dead at the end of the {graph} campaign: {dead}", file=sys.stderr)
-    return results
+    return results, spurious
 
 
 def main() -> None:
@@ -69,11 +71,13 @@ def main() -> None:
         ap.error(f"unknown scenario(s) {unknown}; known: {list(GRAPH_OF)}")
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="bench_faults_"))
     t0 = time.monotonic()
-    results = run(names, log_dir, args.verbose)
+    results, spurious = run(names, log_dir, args.verbose)
     print(table(results))
     bad = [r.name for r in results if r.failures]
-    print(f"\n{len(results)} scenarios in {time.monotonic() - t0:.0f} s; {len(bad)} with findings: {bad}; "
-          f"logs in {log_dir}")  # fmt: skip
+    crashed = [r.name for r in results if any("died" in f for f in r.failures)]
+    print(f"\n{len(results)} scenarios in {time.monotonic() - t0:.0f} s (load average {os.getloadavg()[0]:.1f}); "
+          f"{len(bad)} with findings: {bad}; node crashes in {crashed or 'none'}; "
+          f"FAULTs nobody caused (D6): {len(spurious)} {spurious}; logs in {log_dir}")  # fmt: skip
 
 
 if __name__ == "__main__":
