@@ -70,25 +70,34 @@ class SessionBackend:
             else:
                 self.policy.reset()
 
-    def run(self, requests: Sequence[tuple[Observation, Any]], decode_frames: bool) -> list[Prediction | Exception]:
-        """One result per request; an exception answers only its own request."""
+    def run(
+        self, requests: Sequence[tuple[Observation, Any]], decode_frames: bool
+    ) -> tuple[list[Prediction | Exception], float, float]:
+        """(one result per request, seconds waited for the model, seconds the model call took);
+        an exception answers only its own request."""
+        t0 = time.perf_counter()
         with self.lock:
-            if self.per_session:
-                try:
-                    results = list(self.policy.infer_batch(requests, decode_frames))  # type: ignore[attr-defined]
-                except Exception as exc:  # the model itself failed: every request of the pass gets it
-                    return [exc for _ in requests]
-                if len(results) != len(requests):
-                    err = PolicyError(f"infer_batch returned {len(results)} results for {len(requests)} requests")
-                    return [err for _ in requests]
-                return results
-            out: list[Prediction | Exception] = []
-            for observation, _ in requests:
-                try:
-                    out.append(self.policy.infer(observation, decode_frames=decode_frames))
-                except Exception as exc:
-                    out.append(exc)
-            return out
+            t1 = time.perf_counter()
+            results = self._call(requests, decode_frames)
+            return results, t1 - t0, time.perf_counter() - t1
+
+    def _call(self, requests: Sequence[tuple[Observation, Any]], decode_frames: bool) -> list[Prediction | Exception]:
+        if self.per_session:
+            try:
+                results = list(self.policy.infer_batch(requests, decode_frames))  # type: ignore[attr-defined]
+            except Exception as exc:  # the model itself failed: every request of the pass gets it
+                return [exc for _ in requests]
+            if len(results) != len(requests):
+                err = PolicyError(f"infer_batch returned {len(results)} results for {len(requests)} requests")
+                return [err for _ in requests]
+            return results
+        out: list[Prediction | Exception] = []
+        for observation, _ in requests:
+            try:
+                out.append(self.policy.infer(observation, decode_frames=decode_frames))
+            except Exception as exc:
+                out.append(exc)
+        return out
 
 
 class Sessions:
@@ -138,8 +147,8 @@ class Outcome:
 
     result: Prediction | Exception
     batch_size: int
-    queue_ms: float  # waiting for its batch to start
-    infer_ms: float  # the model call its batch made
+    queue_ms: float  # waiting for its batch (or, unbatched, for the model) to start
+    infer_ms: float  # the model call it was part of
 
 
 @dataclass
@@ -242,12 +251,12 @@ class Batcher:
         while (batch := self._take()) is not None:
             t0 = time.perf_counter()
             try:
-                results = self.backend.run([(j.observation, j.session) for j in batch], batch[0].decode_frames)
+                results, waited, took = self.backend.run([(j.observation, j.session) for j in batch],
+                                                         batch[0].decode_frames)
             except Exception as exc:  # SessionBackend.run does not raise; a worker that dies would hang every client
-                results = [exc for _ in batch]
-            infer_ms = (time.perf_counter() - t0) * 1000.0
+                results, waited, took = [exc for _ in batch], 0.0, time.perf_counter() - t0
             self.batches += 1
             self.batched_requests += len(batch)
             for job, result in zip(batch, results):
-                job.outcome = Outcome(result, len(batch), (t0 - job.arrived) * 1000.0, infer_ms)
+                job.outcome = Outcome(result, len(batch), (t0 + waited - job.arrived) * 1000.0, took * 1000.0)
                 job.done.set()

@@ -225,9 +225,8 @@ class PolicyServer:
         """One request through the batcher, or alone (max_batch 1)."""
         if self.batcher is not None:
             return self.batcher.submit(session, observation, decode_frames)
-        t0 = time.perf_counter()
-        result = self.backend.run([(observation, session)], decode_frames)[0]
-        return Outcome(result, 1, 0.0, (time.perf_counter() - t0) * 1000.0)
+        results, waited, took = self.backend.run([(observation, session)], decode_frames)
+        return Outcome(results[0], 1, waited * 1000.0, took * 1000.0)
 
     def _respond(
         self, message: bytes | str, prev_total_ms: float | None, packer: Any, client: _Client | None = None
