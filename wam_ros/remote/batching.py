@@ -165,8 +165,8 @@ class Batcher:
     """Runs concurrent requests together: one worker thread, one backend call per batch.
 
     A batch starts when ``max_batch`` requests wait, when every connected client
-    (``clients()``) has a request waiting (nobody else can join), or ``window_s`` after its
-    oldest request arrived. A batch holds requests with the same ``decode_frames`` and
+    (``clients()``, if given) has a request waiting (nobody else can join), or ``window_s``
+    after its oldest request arrived. A batch holds requests with the same ``decode_frames`` and
     at most one per session (a session's requests run in arrival order); the rest wait
     for the next batch.
     """
@@ -176,7 +176,7 @@ class Batcher:
         backend: SessionBackend,
         max_batch: int,
         window_s: float,
-        clients: Callable[[], int] = lambda: 0,
+        clients: Callable[[], int] | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -241,7 +241,8 @@ class Batcher:
                     continue
                 batch = self._eligible()
                 wait = self._pending[0].arrived + self.window_s - time.perf_counter()
-                if len(batch) >= self.max_batch or len(batch) >= self.clients() or wait <= 0:
+                everyone = self.clients is not None and len(batch) >= self.clients()
+                if len(batch) >= self.max_batch or everyone or wait <= 0:
                     for job in batch:
                         self._pending.remove(job)
                     return batch

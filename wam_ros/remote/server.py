@@ -191,7 +191,7 @@ class PolicyServer:
         log.info("client %s connected", peer)
         packer = msgpack_numpy.Packer()
         prev_total_ms: float | None = None
-        client = _Client(key=object())
+        client = _Client()
         with self._stats_lock:
             self._connections += 1
         try:
@@ -207,7 +207,7 @@ class PolicyServer:
         finally:
             with self._stats_lock:
                 self._connections -= 1
-            self.sessions.drop(client.key)
+            self.sessions.drop(client)
 
     def _session(self, request: dict, client: _Client) -> Any:
         """The session a request runs in: the one it names (remembered for the connection's later
@@ -219,7 +219,7 @@ class PolicyServer:
             if not isinstance(name, str) or not name:
                 raise PolicyError(f"'{SESSION_KEY}' must be a non-empty string, got {name!r:.40}")
             client.name = name
-        return self.sessions.get(client.key, client.name)
+        return self.sessions.get(client, client.name)
 
     def _run(self, session: Any, observation: Any, decode_frames: bool) -> Outcome:
         """One request through the batcher, or alone (max_batch 1)."""
@@ -228,11 +228,8 @@ class PolicyServer:
         results, waited, took = self.backend.run([(observation, session)], decode_frames)
         return Outcome(results[0], 1, waited * 1000.0, took * 1000.0)
 
-    def _respond(
-        self, message: bytes | str, prev_total_ms: float | None, packer: Any, client: _Client | None = None
-    ) -> bytes | str:
+    def _respond(self, message: bytes | str, prev_total_ms: float | None, packer: Any, client: _Client) -> bytes | str:
         """One request -> one reply: packed actions, or a text message naming the problem."""
-        client = client if client is not None else _Client(key=object())
         t0 = time.perf_counter()
         if isinstance(message, str):
             return self._bad_request("expected a binary msgpack message, got a text message")
@@ -323,10 +320,9 @@ class PolicyServer:
 
 
 class _Client:
-    """One connection: the key of its own session, and the session it last named (if any)."""
+    """One connection (the key of its own session) and the session it last named, if any."""
 
-    def __init__(self, key: object) -> None:
-        self.key = key
+    def __init__(self) -> None:
         self.name: str | None = None
 
 
