@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.clock import Clock, ClockType
+from rclpy.parameter import Parameter
 from ros_harness import REPO, NodeProcess, RosTestNode, wait_for
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray, String
@@ -50,7 +53,8 @@ class Streamer:
         self.values: list[float] | None = None
         self.base: np.ndarray | None = None
         self.t0 = time.monotonic()
-        probe.node.create_timer(0.02, self._send)
+        # wall-clock rate (the probe runs on simulation time, which a loaded machine slows down)
+        probe.node.create_timer(0.02, self._send, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def start(self) -> None:
         self.base = self.js["q"].copy()
@@ -77,10 +81,12 @@ class System:
     def __init__(self) -> None:
         self.sim = NodeProcess(
             "wam_ros.nodes.sim_robot_node",
-            params={"cameras_enabled": False, "publish_clock": False, "publish_instruction": False},
+            # simulation time, as in every graph with the simulated arm: the bridges check joint-state
+            # stamps against their node clock (a wall-clock sim drifts behind it under load)
+            params={"cameras_enabled": False, "publish_clock": True, "publish_instruction": False},
         )
         # joint_state_timeout leaves room for a sim starved of CPU on a shared test machine
-        base = {"command_timeout": TIMEOUT, "joint_state_timeout": JS_TIMEOUT}
+        base = {"command_timeout": TIMEOUT, "joint_state_timeout": JS_TIMEOUT, "use_sim_time": True}
         self.bridge = NodeProcess("wam_ros.nodes.safety_bridge_node", params=base)
         self.dry = NodeProcess(
             "wam_ros.nodes.safety_bridge_node",
@@ -140,6 +146,7 @@ class System:
         )
         self.probe = RosTestNode("safety_probe")
         n = self.probe.node
+        n.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])  # stamps on the bridges' clock
         self.js: dict = {}
         n.create_subscription(JointState, "/joint_states", self._on_js, 10)
         self.ctrl: list[tuple[float, JointTrajectory]] = []
@@ -217,7 +224,8 @@ def test_estop_holds_at_once_stops_the_arm_and_latches_until_reset(system):
     n = len(system.ctrl)
     t_call = time.monotonic()
     res = system.call("estop")
-    assert res.success is False and "e-stop" in res.message
+    # success says the stop is in force (issue 15: it answered False although it had stopped and latched)
+    assert res.success is True and "e-stop in force" in res.message and "hold sent" in res.message
     wait_for(lambda: any(len(m.points) == 1 for _, m in system.ctrl[n:]), 2)
     t_hold, hold = next((t, m) for t, m in system.ctrl[n:] if len(m.points) == 1)
     print(f"\ne-stop service call -> hold on {CTRL}: {(t_hold - t_call) * 1e3:.1f} ms")
@@ -334,15 +342,20 @@ def test_arming_is_refused_with_stale_joint_states(system):
     assert not res.success and "no joint_states" in res.message
     pub = system.probe.node.create_publisher(JointState, "/stale/joint_states", 10)
     msg = JointState(name=list(NAMES), position=[0.0] * 6 + [0.02])
+
+    def stamped() -> JointState:
+        msg.header.stamp = system.probe.node.get_clock().now().to_msg()  # the bridges' clock (sim time)
+        return msg
+
     wait_for(lambda: pub.get_subscription_count() > 0, 10)
     for _ in range(5):  # a few samples: the first one after discovery may be lost (best-effort QoS)
-        pub.publish(msg)
+        pub.publish(stamped())
         time.sleep(0.02)
     time.sleep(JS_TIMEOUT + 0.3)  # older than joint_state_timeout
     res = system.call("arm", node)
     assert not res.success and "old" in res.message, res.message
     # control: with fresh joint states the same bridge arms, so the refusal above was about staleness
-    timer = system.probe.node.create_timer(0.02, lambda: pub.publish(msg))
+    timer = system.probe.node.create_timer(0.02, lambda: pub.publish(stamped()))
     try:
         wait_for(lambda: system.call("arm", node).success, 5)
     finally:
@@ -395,7 +408,7 @@ def test_forward_output_streams_the_checked_path_and_holds(system):
     time.sleep(0.3)
     assert len(system.forward) == n, "forward output kept streaming after the stop"
     res = system.call("estop", node)
-    assert not res.success
+    assert res.success and "e-stop in force" in res.message
     wait_for(lambda: len(system.forward) > n, 2)  # the hold goes out at once
     np.testing.assert_allclose(system.forward[-1].data, system.js["q"], atol=0.02)
     assert system.call("reset", node).success
@@ -469,3 +482,74 @@ def test_joy_deadman_gates_commands_and_its_release_stops(system):
     time.sleep(0.4)
     stream.enabled = False
     assert len(out) == n
+
+
+# ---------------------------------------------------------------------------------------------- issue 15
+def _point(q, t: float) -> JointTrajectoryPoint:
+    return JointTrajectoryPoint(positions=[float(x) for x in q], time_from_start=Duration(nanosec=int(t * 1e9)))
+
+
+def test_d2_a_second_commander_is_refused_named_and_never_reaches_the_controller(system):
+    system.make_active()  # the probe's stream (its publisher GID) owns this session
+    base = system.stream.base.copy()
+    intruder = RosTestNode("intruder_commander")
+    try:
+        pub = intruder.node.create_publisher(JointTrajectory, "/wam/command", 10)
+        wait_for(lambda: pub.get_subscription_count() > 0, 10)
+        off = base.copy()
+        off[4] += 0.05  # 2-point holds 0.05 rad off the stream on joint5, at ~87 Hz (issue 15, D2)
+        msg = JointTrajectory(joint_names=list(NAMES), points=[_point(off, 0.02), _point(off, 0.04)])
+        n = len(system.ctrl)
+        t_end = time.monotonic() + 1.0
+        while time.monotonic() < t_end:
+            pub.publish(msg)
+            time.sleep(0.0115)
+        outs = system.ctrl[n:]
+        assert system.state == "ACTIVE", (system.state, system.states[-5:], len(outs))
+        assert len(outs) > 5, "the session's own commander kept commanding"
+        drift = max(abs(p.positions[4] - base[4]) for _, m in outs for p in m.points)
+        assert drift < 0.005, f"the second commander's holds reached the controller (joint5 moved {drift:.3f} rad)"
+
+        def named(st) -> bool:  # the periodic status names it, with its count
+            return any("intruder_commander" in kv.key and int(kv.value) > 20 for kv in st.values)
+
+        wait_for(lambda: any(named(st) for arr in system.diag for st in arr.status), 5)
+        # the first refusal is reported at once (by GID; by node name too once the ROS graph shows it)
+        assert any("refused: this armed session's commander is" in st.message
+                   for arr in system.diag for st in arr.status if st.name == "safety event")  # fmt: skip
+    finally:
+        intruder.close()
+
+
+def test_d8_a_command_over_the_point_cap_is_refused_naming_the_cap(system):
+    system.make_active()
+    system.stream.enabled = False
+    q = system.js["q"]
+    big = JointTrajectory(joint_names=list(NAMES), points=[_point(q, 0.001 * (i + 1)) for i in range(10_000)])
+    n = len(system.ctrl)
+    system.stream.pub.publish(big)  # from the session's commander
+    system.wait_state("FAULT(command has 10000 points, more than max_command_points = 500)", timeout=5)
+    assert all(len(m.points) == 1 for _, m in system.ctrl[n:]), "only the hold reached the controller"
+    assert system.call("reset").success
+
+
+def test_d5_a_frozen_simulation_clock_cannot_blind_the_watchdogs(system):
+    """SIGSTOP of the simulated arm stops /clock and /joint_states: the steady-clock watchdogs still hold the
+    arm (joint_state_hold_timeout) and then latch FAULT (joint_state_timeout). Before: nothing fired."""
+    system.make_active()
+    n = len(system.ctrl)
+    t0 = time.monotonic()
+    system.sim.proc.send_signal(signal.SIGSTOP)
+    try:
+        t_fault = system.wait_state("FAULT(joint_states stale", timeout=5)
+        stops = [t for t, m in system.ctrl[n:] if t > t0]
+        print(f"\nsim frozen -> stop/hold on {CTRL} after {(stops[0] - t0) * 1e3:.0f} ms, FAULT after "
+              f"{(t_fault - t0) * 1e3:.0f} ms (joint_state_timeout {JS_TIMEOUT * 1e3:.0f} ms)")  # fmt: skip
+        assert stops[0] - t0 < 0.15 + SCHEDULING_SLACK
+        assert JS_TIMEOUT - 0.05 < t_fault - t0 < JS_TIMEOUT + SCHEDULING_SLACK
+    finally:
+        system.sim.proc.send_signal(signal.SIGCONT)
+    system.stream.enabled = False
+    wait_for(lambda: time.monotonic() - system.js.get("t", 0) < 0.1, 10)
+    assert system.call("reset").success
+    wait_for(lambda: system.call("arm").success, 10, period=0.1)

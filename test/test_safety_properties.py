@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from safety_invariants import assert_output_safe, sample_path
+from safety_invariants import assert_output_safe, sample_path, widened
 
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
@@ -88,11 +88,12 @@ def _start_q(rng: np.random.Generator, edges: bool) -> np.ndarray:
     return lim["lower"] + u * (lim["upper"] - lim["lower"])
 
 
-def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magnitudes) -> Counter:
+def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magnitudes, peaks=None) -> Counter:
     checker = SafetyChecker(ROBOT, config)
     checker.speed_scaling = scaling
     sup = SafetySupervisor(checker, SupervisorConfig(command_timeout=0.2, deadman=deadman))
     lim = checker.limits
+    peaks = {} if peaks is None else peaks
     now = 1000.0
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     q = _start_q(rng, rng.integers(4) == 0)
@@ -101,6 +102,7 @@ def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magn
     sup.set_deadman(True, now)
     assert sup.arm(now).ok
     last = None
+    bounds = None
     for spec in data.draw(st.lists(command_specs, min_size=1, max_size=8)):
         now += (0.001, 0.005, 0.01, 0.03, 0.1, 0.25)[rng.integers(6)]
         if last is not None:  # the arm follows the last output, with a little tracking error
@@ -118,12 +120,20 @@ def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magn
         for reply in replies:
             for out in reply.outputs:
                 if out.kind != "hold" and last is not None:
-                    # continuity: a new path starts where the previous one is now
-                    ref_q, ref_v = sample_path(last, now)
+                    # continuity: a new path starts where the previous one is now, as the controller executes it
+                    ref_q, ref_v, ref_a = sample_path(last, now)
                     assert np.allclose(out.start_position, ref_q, atol=1e-9)
                     # 1e-6 rad/s: at an exact braking boundary rounding may clip a velocity of ~1e-8
                     assert np.allclose(out.start_velocity, ref_v, atol=1e-6)
-                assert_output_safe(out, lim)
+                    if np.array_equal(out.start_velocity, ref_v):
+                        assert np.allclose(out.start_acceleration, ref_a, atol=1e-6)
+                # a path that continues the previous one stays in the bounds that chain began with (each
+                # output begins with a stretch of the previous one, planned inside those)
+                if out.kind == "hold" or last is None or last.kind == "hold":
+                    bounds = widened(out, lim)
+                # jerk may yield only where a position bound binds (the checker says so)
+                ratios = assert_output_safe(out, lim, jerk="jerk limit yielded" not in out.reason, bounds=bounds)
+                peaks.update({k: max(peaks.get(k, 0.0), v) for k, v in ratios.items()})
                 last = out
         if sup.state is SafetyState.DISARMED:
             last = None

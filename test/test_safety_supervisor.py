@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from safety_invariants import assert_output_safe
 
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
-from wam_ros.safety.checks import SafetyChecker
-from wam_ros.safety.supervisor import SafetyState, SafetySupervisor, SupervisorConfig
+from wam_ros.safety.checks import SafetyChecker, SafetyConfig
+from wam_ros.safety.supervisor import CommandSource, SafetyState, SafetySupervisor, SupervisorConfig
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints
@@ -161,8 +162,9 @@ def test_output_rate_limit_queues_the_newest_command():
     assert not sup.tick(10.015).outputs
     r = sup.tick(10.021)
     assert len(r.outputs) == 1
-    # the newest command won (its first point lies toward +0.002)
-    assert r.outputs[0].trajectory.positions[-1, 0] == pytest.approx(Q[0] + 0.002, abs=1e-9)
+    # the newest command won: the output is what sending it directly at that moment gives
+    direct = active(now=10.0, max_output_rate=50.0).command(cmd(0.002), 10.021)
+    np.testing.assert_allclose(r.outputs[0].trajectory.positions, direct.outputs[0].trajectory.positions)
 
 
 def test_disarm_stops_and_speed_scaling_zero_stops():
@@ -177,9 +179,144 @@ def test_disarm_stops_and_speed_scaling_zero_stops():
 def test_consecutive_outputs_continue_the_reference():
     sup = active(now=10.0)
     first = sup.command(cmd(0.0), 10.0)
-    ref_q, ref_v = sup.reference(10.02)
+    ref_q, ref_v, _ = sup.reference(10.02)
     js(sup, 10.02)
     r = sup.command(cmd(0.002), 10.02)
     np.testing.assert_allclose(r.outputs[0].start_position, ref_q)
     np.testing.assert_allclose(r.outputs[0].start_velocity, ref_v)
     assert not first.outputs or first.outputs[0].kind == "command"
+
+
+# ---------------------------------------------------------------------------------------------- issue 15
+A = CommandSource("0a0a", "/chunk_smoother_node")
+B = CommandSource("0b0b", "/intruder")
+
+
+def owned(now: float = 10.0, **cfg) -> SafetySupervisor:
+    sup = make(**cfg)
+    js(sup, now)
+    assert sup.arm(now).ok
+    assert sup.command(cmd(), now, A).outputs and sup.owner == A
+    return sup
+
+
+def test_d2_one_commander_per_session_a_second_is_refused_counted_and_named():
+    sup = owned()
+    sup.drain_events()
+    js(sup, 10.02)
+    r = sup.command(cmd(0.01), 10.02, B)
+    assert not r.ok and not r.outputs, "a second commander's command must never reach the controller"
+    assert str(B) in r.message and str(A) in r.message
+    events = sup.drain_events()
+    assert any(not e.repeating and "/intruder" in e.message and e.key == f"foreign {B.id}" for e in events)
+    # its garbage cannot fault the session either, and each refusal is counted per source
+    bad = Q.copy()
+    bad[0] = math.nan
+    assert not sup.command(Trajectory(0.0, NAMES, [0.05], bad[None, :]), 10.03, B).outputs
+    assert not sup.malformed("ragged", 10.03, B).outputs
+    assert sup.state is SafetyState.ACTIVE and sup.refused_sources[B] == 3
+    assert [e.repeating for e in sup.drain_events()] == [True, True]  # only the first is reported at once
+    assert sup.command(cmd(0.001), 10.04, A).outputs  # the owner keeps commanding
+    # the session ends with disarm: then another commander may take the next one
+    js(sup, 10.1)
+    sup.disarm(10.1)
+    assert sup.owner is None
+    js(sup, 10.12)
+    assert sup.arm(10.12).ok and sup.command(cmd(), 10.12, B).outputs and sup.owner == B
+
+
+def test_d2_owner_survives_a_watchdog_stop_but_not_a_fault():
+    sup = owned(command_timeout=0.3)
+    js(sup, 10.4)
+    assert sup.tick(10.4).outputs and sup.state is SafetyState.ARMED
+    assert not sup.command(cmd(), 10.41, B).ok, "a controlled stop does not end the session"
+    sup.estop(10.42)
+    assert sup.owner is None and sup.reset(10.43).ok
+    js(sup, 10.44)
+    assert sup.arm(10.44).ok and sup.command(cmd(), 10.44, B).outputs
+
+
+def test_d5_a_frozen_node_clock_cannot_blind_the_watchdogs():
+    """use_sim_time with a stopped /clock: ``now`` stands still, the steady clock of arrival runs on."""
+    sup = make(command_timeout=0.3, joint_state_hold_timeout=0.15, joint_state_timeout=1.0)
+    sup.update_joint_state(JS_NAMES, np.append(Q, Q[-1]), None, 50.0, steady=1.0, stamp=50.0)
+    assert sup.arm(50.0, steady=1.0).ok
+    assert sup.command(cmd(), 50.0, A, steady=1.0).outputs and sup.state is SafetyState.ACTIVE
+    assert not sup.tick(50.0, steady=1.1).outputs
+    r = sup.tick(50.0, steady=1.2)  # 0.2 s of silence on the steady clock, none on the frozen one
+    assert r.outputs and sup.state is SafetyState.ARMED and "joint_states stale" in r.message
+    sup.tick(50.0, steady=2.05)
+    assert sup.label.startswith("FAULT(joint_states stale (1.050s old)")
+
+
+def test_d5_the_command_watchdog_runs_on_the_steady_clock():
+    sup = make(command_timeout=0.3)
+    for t in (1.0, 1.2, 1.4):
+        sup.update_joint_state(JS_NAMES, np.append(Q, Q[-1]), None, 50.0, steady=t)
+        if t == 1.0:
+            assert sup.arm(50.0, steady=t).ok and sup.command(cmd(), 50.0, A, steady=t).outputs
+    r = sup.tick(50.0, steady=1.4)
+    assert sup.state is SafetyState.ARMED and "no command for 0.400s" in r.message
+
+
+def test_d5_joint_states_stamped_far_from_the_node_clock_are_refused_so_arming_is_refused():
+    now = 1.8e9
+    sup = make()
+    sup.update_joint_state(JS_NAMES, np.append(Q, Q[-1]), None, now, steady=5.0, stamp=35.2)
+    r = sup.arm(now, steady=5.0)
+    assert not r.ok and "stamped 1.8e+09s before the node clock" in r.message and "max_joint_state_skew" in r.message
+    assert sup.counts["joint_states_refused"] == 1
+    sup.update_joint_state(JS_NAMES, np.append(Q, Q[-1]), None, now, steady=5.01, stamp=now + 10.0)
+    assert "after the node clock" in sup.last_joint_state_refusal
+    sup.update_joint_state(JS_NAMES, np.append(Q, Q[-1]), None, now, steady=5.02, stamp=now - 0.01)
+    assert sup.arm(now, steady=5.02).ok  # in the node clock's time base: accepted
+
+
+def test_d6_transient_staleness_holds_and_recovers_by_itself_only_a_long_outage_faults():
+    sup = owned(joint_state_hold_timeout=0.15, joint_state_timeout=1.0, command_timeout=5.0)
+    ramp_cmd = Trajectory(0.0, NAMES, [0.02, 0.04], np.vstack([Q + 0.002, Q + 0.004]))
+    assert sup.command(ramp_cmd, 10.02, A).outputs
+    r = sup.tick(10.2)  # joint states 0.2 s old (the old 0.2 s watchdog latched FAULT here)
+    assert sup.state is SafetyState.ARMED and r.outputs and r.outputs[0].kind in ("stop", "hold")
+    assert "holding: joint_states stale" in r.message and sup.holding_for_joint_states
+    r = sup.command(cmd(0.004), 10.25, A)
+    assert not r.ok and not r.outputs and "held back" in r.message
+    js(sup, 10.3, Q + 0.004)  # they return: the commander resumes, no reset, no arm
+    r = sup.command(cmd(0.005, q=Q), 10.3, A)
+    assert r.ok and r.outputs and sup.state is SafetyState.ACTIVE and not sup.holding_for_joint_states
+    out = r.outputs[0]
+    # the resumed path ramps up from the reference (at rest) within the acceleration limit
+    assert np.allclose(out.start_velocity, 0.0)
+    assert_output_safe(out, sup.checker.limits)
+    assert sup.label == "ACTIVE"
+    # a long outage latches
+    sup.tick(11.31)
+    assert sup.label.startswith("FAULT(joint_states stale (1.010s old), over joint_state_timeout 1.0s")
+
+
+def test_d6_thresholds_are_validated():
+    with pytest.raises(ValueError, match="joint_state_hold_timeout"):
+        SupervisorConfig(joint_state_hold_timeout=0.5, joint_state_timeout=0.4).validate()
+
+
+def test_d8_a_command_longer_than_the_cap_is_refused_naming_the_cap():
+    sup = SafetySupervisor(SafetyChecker(ROBOT, SafetyConfig(max_command_points=50)))
+    js(sup, 10.0)
+    sup.arm(10.0)
+    n = 51
+    long = Trajectory(0.0, NAMES, 0.01 * np.arange(1, n + 1), np.tile(Q, (n, 1)))
+    r = sup.command(long, 10.0, A)
+    assert not r.ok and sup.label == "FAULT(command has 51 points, more than max_command_points = 50)"
+    assert r.outputs and r.outputs[0].kind == "hold"
+    assert SafetyChecker(ROBOT).too_long(10_000) == "command has 10000 points, more than max_command_points = 500"
+
+
+def test_estop_answers_success_when_the_stop_is_in_force():
+    sup = owned()
+    r = sup.estop(10.01)
+    assert r.ok and "e-stop in force" in r.message and "hold sent" in r.message and "was ACTIVE" in r.message
+    assert r.outputs[0].kind == "hold" and sup.label == "FAULT(e-stop: e-stop service)"
+    r = sup.estop(10.02)  # again: still in force
+    assert r.ok and "was FAULT(e-stop" in r.message
+    r = make().estop(1.0)  # nothing measured yet: the stop is still in force (latched), said so
+    assert r.ok and "nothing to hold" in r.message

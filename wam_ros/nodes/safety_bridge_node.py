@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import numpy as np
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.publisher import Publisher
 from rclpy.service import Service
@@ -46,7 +47,7 @@ from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
 from wam_ros.safety.checks import SafetyChecker, SafetyConfig, SafetyConfigError
 from wam_ros.safety.goal_delivery import DeliveryConfig, GoalDelivery, Report, supervise
-from wam_ros.safety.supervisor import Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
+from wam_ros.safety.supervisor import CommandSource, Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
 from wam_ros.visualization.safety_marker import SafetyMarker, height_over, safety_marker
 
 # Defined once, in wam_ros.params.safety_bridge_node (defaults from SafetyConfig / SupervisorConfig / DeliveryConfig).
@@ -58,8 +59,8 @@ LEVELS = {"info": diag.OK, "warn": diag.WARN, "error": diag.ERROR}
 
 
 class SafetyBridgeNode(GuardedLifecycleNode):
-    def __init__(self) -> None:
-        super().__init__("safety_bridge_node")
+    def __init__(self, **kwargs: Any) -> None:  # kwargs: rclpy Node options (e.g. context, for in-process tests)
+        super().__init__("safety_bridge_node", **kwargs)
         self.p = declare_params(self, PARAMS, on_change=self._on_param)
         self.sup: SafetySupervisor | None = None
         self._active = False
@@ -73,6 +74,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         self._last_label = ""
         self._stream_until = -1.0
         self._last_repeating = ""
+        self._publisher_names: dict[str, tuple[str, float]] = {}  # GID -> (node name, steady time looked up)
         self.diagnostics = diag.Diagnostics(self, period=self.p["diagnostics_period"])
         self.diagnostics.add("safety", self._diag_task)
         if self.p["autostart"]:
@@ -142,6 +144,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
             stop_step=p["stop_step"],
             max_command_age=p["max_command_age"],
             max_future=p["max_future"],
+            max_command_points=p["max_command_points"],
             cartesian_box=box,  # type: ignore[arg-type]
         )
         self._delivery_cfg = DeliveryConfig(
@@ -158,7 +161,9 @@ class SafetyBridgeNode(GuardedLifecycleNode):
             checker,
             SupervisorConfig(
                 command_timeout=p["command_timeout"],
+                joint_state_hold_timeout=p["joint_state_hold_timeout"],
                 joint_state_timeout=p["joint_state_timeout"],
+                max_joint_state_skew=p["max_joint_state_skew"],
                 max_start_deviation=p["max_start_deviation"],
                 max_output_rate=p["output_rate"],
                 deadman=p["deadman"] != "off",
@@ -185,7 +190,9 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         for name, fn in (("~/arm", self.sup.arm), ("~/disarm", self.sup.disarm), ("~/reset", self.sup.reset),
                          ("~/estop", self.sup.estop)):  # fmt: skip
             e.append(self.create_service(Trigger, name, self._service(name, fn)))
-        e.append(self.create_timer(1.0 / p["output_rate"], self._on_tick))
+        # the watchdogs tick on the steady clock: a frozen /clock (use_sim_time) cannot stop them
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        e.append(self.create_timer(1.0 / p["output_rate"], self._on_tick, clock=steady))
 
     def _make_output(self) -> None:
         out, p = self.p["output"], self.p
@@ -240,30 +247,57 @@ class SafetyBridgeNode(GuardedLifecycleNode):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    @staticmethod
+    def _steady() -> float:
+        """Arrival time on the steady clock, for the watchdogs (the node clock may be simulated and frozen)."""
+        return time.monotonic()
+
     def _on_joint_states(self, msg: JointState) -> None:
         if self.sup is None:
             return
         vel = np.asarray(msg.velocity, dtype=float) if len(msg.velocity) else None
-        self.sup.update_joint_state(list(msg.name), np.asarray(msg.position, dtype=float), vel, self._now())
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.sup.update_joint_state(list(msg.name), np.asarray(msg.position, dtype=float), vel, self._now(),
+                                    steady=self._steady(), stamp=stamp)  # fmt: skip
         self._flush_events()
 
-    def _on_command(self, msg: JointTrajectory) -> None:
+    def _on_command(self, msg: JointTrajectory, info: Any) -> None:
+        # two arguments: rclpy passes the MessageInfo, whose publisher GID names the commander
         if not self._active:
             return
-        now = self._now()
+        now, steady = self._now(), self._steady()
+        source = self._source(info)
+        too_long = self.sup.checker.too_long(len(msg.points))  # before converting 10,000 points
+        if too_long:
+            self._apply(self.sup.malformed(too_long, now, source, steady=steady))
+            return
         try:
             traj = trajectory_from_msg(msg)
         except TrajectoryError as exc:
-            self._apply(self.sup.malformed(f"malformed command: {exc}", now))
+            self._apply(self.sup.malformed(f"malformed command: {exc}", now, source, steady=steady))
             return
-        self._apply(self.sup.command(traj, now))
+        self._apply(self.sup.command(traj, now, source, steady=steady))
+
+    def _source(self, info: Any) -> CommandSource | None:
+        """The command's publisher: its GID (identity), named by the node that owns it in the ROS graph."""
+        gid = (info or {}).get("publisher_gid") if isinstance(info, dict) else None
+        if not gid or not gid.get("data"):
+            return None  # an RMW without GIDs: all such commands are one (anonymous) commander
+        key = bytes(gid["data"]).hex()
+        name, looked = self._publisher_names.get(key, ("", -1e9))
+        if not name and time.monotonic() - looked > 1.0:  # unknown: ask the graph, at most once a second
+            for ep in self.get_publishers_info_by_topic(self.p["command_topic"]):
+                if bytes(ep.endpoint_gid).hex() == key:
+                    name = f"{ep.node_namespace.rstrip('/')}/{ep.node_name}"
+            self._publisher_names[key] = (name, time.monotonic())
+        return CommandSource(key, name)
 
     def _on_tick(self) -> None:
         self._watch_delivery()
         if not self._active:
             return
         now = self._now()
-        self._apply(self.sup.tick(now))
+        self._apply(self.sup.tick(now, steady=self._steady()))
         if self.p["output"] == "forward" and now <= self._stream_until:
             ref = self.sup.reference(now)
             if ref is not None:
@@ -271,21 +305,21 @@ class SafetyBridgeNode(GuardedLifecycleNode):
 
     def _on_estop_topic(self, msg: Bool) -> None:
         # tracked even while inactive, so a reset after activation still sees an asserted e-stop
-        self._apply(self.sup.set_estop_input(msg.data, self._now()))
+        self._apply(self.sup.set_estop_input(msg.data, self._now(), steady=self._steady()))
 
     def _on_deadman_bool(self, msg: Bool) -> None:
-        self.sup.set_deadman(msg.data, self._now())
+        self.sup.set_deadman(msg.data, self._now(), steady=self._steady())
 
     def _on_deadman_joy(self, msg: Joy) -> None:
         b = self.p["deadman_button"]
-        self.sup.set_deadman(len(msg.buttons) > b and msg.buttons[b] == 1, self._now())
+        self.sup.set_deadman(len(msg.buttons) > b and msg.buttons[b] == 1, self._now(), steady=self._steady())
 
     def _service(self, name: str, fn):
         def handle(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
             if not self._active:
                 response.success, response.message = False, "safety bridge is not active (lifecycle)"
                 return response
-            reply = fn(self._now())
+            reply = fn(self._now(), steady=self._steady())
             self._apply(reply)
             self.get_logger().info(f"{name}: {reply.message}")
             response.success, response.message = reply.ok, reply.message
@@ -293,10 +327,18 @@ class SafetyBridgeNode(GuardedLifecycleNode):
 
         return handle
 
+    def on_callback_error(self, where: str, exc: BaseException) -> None:
+        """Fail closed: a command, joint-state, e-stop, deadman or watchdog callback that raised means the
+        bridge no longer knows what it is doing: FAULT + hold (GuardedNode has logged and counted it)."""
+        if self.sup is None or not (where.startswith("sub ") or where == "timer _on_tick"):
+            return
+        self._apply(self.sup.fault(f"internal error in {where}: {type(exc).__name__}: {exc}", self._now(),
+                                   steady=self._steady()))  # fmt: skip
+
     def _on_param(self, name: str, value: Any) -> None:
         self.p[name] = value
         if name == "speed_scaling" and self.sup is not None:
-            self._apply(self.sup.set_speed_scaling(float(value), self._now()))
+            self._apply(self.sup.set_speed_scaling(float(value), self._now(), steady=self._steady()))
 
     # ------------------------------------------------------------------ output
     def _apply(self, reply: Reply) -> None:
@@ -317,9 +359,13 @@ class SafetyBridgeNode(GuardedLifecycleNode):
                 self._send_forward(traj.positions[0])
             return
         msg = trajectory_to_msg(traj)
-        # stamp 0 = "start when received" (JTC semantics): the path starts from the
-        # reference the controller follows now, whatever the sender's clock
-        msg.header.stamp.sec, msg.header.stamp.nanosec = 0, 0
+        if out.kind == "hold":
+            # a protective stop acts on receipt, whatever the clocks: stamp 0 = "start now" (JTC)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = 0, 0
+        # else stamped with the check time (node clock; joint-state stamps prove it is the controller's):
+        # the controller starts the path where the bridge planned it, from the reference it follows
+        # then, so the planned (limited) path is executed as planned whatever the delivery delay
+        # (with stamp 0 a delay d shifts the first segment: ~6 v d / T^2 of acceleration; docs)
         if mode == "jtc_action":
             self._send_goal(msg, out.kind)
         else:
@@ -430,7 +476,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         for ev in events:
             if ev.repeating:
                 self._last_repeating = ev.message
-                self.log.warning("repeating", ev.message, period=1.0)
+                self.log.warning(ev.key or "repeating", ev.message, period=1.0)
                 continue
             if ev.level == "error":
                 log.error(ev.message)
@@ -454,16 +500,27 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         if sup is None:
             return diag.STALE, "not configured", {}
         level = diag.ERROR if sup.state is SafetyState.FAULT else diag.OK
+        message = sup.label
         values: dict[str, Any] = {"state": sup.label, "output": self.p["output"], "target": self._target_name,
                                   "speed_scaling": sup.checker.speed_scaling}  # fmt: skip
         values.update(sorted(sup.counts.items()))
         values["last_clamp_or_drop"] = self._last_repeating
+        values["commander"] = str(sup.owner) if sup.owner is not None else "none"
+        for src, n in sup.refused_sources.items():  # a second commander: named, with its count
+            values[f"refused commands from {src}"] = n
+        if sup.refused_sources and level == diag.OK:
+            level, message = diag.WARN, f"{message}: commands from another publisher refused"
+        age = sup.joint_state_age(self._steady())
+        values["joint_states_age"] = age if age < 1e9 else "none received"
+        values["last_joint_state_refusal"] = sup.last_joint_state_refusal
+        if sup.holding_for_joint_states and level == diag.OK:
+            level, message = diag.WARN, f"{message}: holding, joint_states stale ({age:.3f}s)"
         if self._delivery is not None:
             d = self._delivery
             values.update({f"goals_{k.replace(' ', '_')}": v for k, v in sorted(d.counts.items())})
             values.update(goals_in_flight=d.in_flight, last_goal_failure=d.last_failure,
                           hold_delivery=self._hold_status)
-        return level, sup.label, values
+        return level, message, values
 
 
 def _marker_msg(m: SafetyMarker) -> Marker:

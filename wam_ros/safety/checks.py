@@ -19,9 +19,14 @@ controller's "stamp 0 = start now" semantics and UR's speed scaling):
   position (tracking error), leaving the optional Cartesian box.
 - Time problems (a stale or far-future stamp, all points in the past) only drop the
   command: the command watchdog then stops the arm.
-- Every output ends at rest with a braking tail, and every step keeps the braking
-  distance to the position limit (v^2 <= 2 a d), so the path can always be stopped
-  inside the limits, whatever command comes next.
+- A command longer than ``max_command_points`` is rejected before anything else is
+  done with it (issue 15, D8: 10,000 points used to be planned and sent).
+- The output is planned by ``wam_ros.safety.path`` from the reference the controller
+  follows now: a C1 path the controller executes exactly, inside the velocity,
+  acceleration and braking-distance bounds (and the jerk limit from
+  joint_limits.yaml where configured), ending at rest. So what the bridge sends never
+  accelerates faster than the limits relative to what it sent before, whatever
+  arrives (issue 15, D4).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory, TrajectoryError
+from wam_ros.safety.path import PathLimits, PathState, brake, plan
 
 #: Below this speed scaling the arm does not move at all (times would stretch without bound).
 MIN_SPEED_SCALING = 0.01
@@ -58,10 +64,11 @@ class SafetyConfig:
     acceleration_scale: float = 1.0  # fraction of joint_limits.yaml acceleration limits
     velocity_reject_ratio: float = 2.0  # requested/allowed velocity above this -> reject (below: clamp)
     max_tracking_error: float = 0.2  # [rad|m] first point vs measured, beyond what velocity allows
-    min_point_spacing: float = 0.01  # [s] closer points (and a first point sooner) are retimed
+    min_point_spacing: float = 0.01  # [s] closer points (and points sooner than this) are skipped
     stop_step: float = 0.05  # [s] spacing of the braking tail points
     max_command_age: float = 0.5  # [s] older stamps are dropped as stale
     max_future: float = 1.0  # [s] stamps further ahead are dropped
+    max_command_points: int = 500  # longer commands are rejected (a real trajectory has tens to hundreds)
     cartesian_box: tuple[float, float, float, float, float, float] | None = None  # xmin xmax ymin ymax zmin zmax
 
     def validate(self) -> SafetyConfig:
@@ -76,6 +83,7 @@ class SafetyConfig:
             "stop_step": self.stop_step > 0,
             "max_command_age": self.max_command_age > 0,
             "max_future": self.max_future >= 0,
+            "max_command_points": self.max_command_points >= 1,
         }
         for name, ok in checks.items():
             if not ok or not math.isfinite(getattr(self, name)):
@@ -98,6 +106,7 @@ class SafetyLimits:
     hard_upper: np.ndarray
     velocity: np.ndarray  # scaled
     acceleration: np.ndarray  # scaled
+    jerk: np.ndarray  # scaled like acceleration; inf where joint_limits.yaml sets none
     margin: np.ndarray  # soft = hard -/+ margin; past hard +/- margin a command is rejected
 
     @classmethod
@@ -127,6 +136,7 @@ class SafetyLimits:
             lim["upper"],
             lim["velocity"] * config.velocity_scale,
             lim["acceleration"] * config.acceleration_scale,
+            lim["jerk"] * config.acceleration_scale,
             margin,
         )
 
@@ -136,9 +146,9 @@ class CheckResult:
     """What the checker decided about one command.
 
     ``trajectory`` (controller joint order, ``stamp`` = check time, ``times``
-    relative to it, ending at rest) is set for ACCEPTED and CLAMPED. ``start_position``
-    / ``start_velocity`` are the reference the path starts from (its first segment
-    is measured against them). ``first_requested`` is the command's first point that
+    relative to it, positions and the path's velocities, ending at rest) is set for
+    ACCEPTED and CLAMPED. ``start_position`` / ``start_velocity`` /
+    ``start_acceleration`` are the reference the path starts from. ``first_requested`` is the command's first point that
     is still in the future, in controller order (for the supervisor's start check).
     """
 
@@ -148,6 +158,7 @@ class CheckResult:
     start_position: np.ndarray | None = None
     start_velocity: np.ndarray | None = None
     first_requested: np.ndarray | None = None
+    start_acceleration: np.ndarray | None = None
 
     @property
     def sendable(self) -> bool:
@@ -177,6 +188,11 @@ class SafetyChecker:
         self._index = {n: i for i, n in enumerate(names)}
         self._arm_idx = np.array([self._index[n] for n in robot.arm_joints])
         self._speed_scaling = 1.0
+        # segments the planner may use: at most stop_step, and short enough that one segment of full
+        # braking cannot reverse past -v_max (a_max dt <= v_max), never below min_point_spacing
+        lim = self.limits
+        self._max_step = max(self.config.min_point_spacing,
+                             min(self.config.stop_step, float(np.min(lim.velocity / lim.acceleration))))  # fmt: skip
         if self.config.cartesian_box is not None:
             robot.kinematics  # noqa: B018  build pinocchio once, at configure time, not on the first command
 
@@ -199,17 +215,22 @@ class SafetyChecker:
         measured_position: np.ndarray,
         start_position: np.ndarray,
         start_velocity: np.ndarray,
+        start_acceleration: np.ndarray | None = None,
     ) -> CheckResult:
-        """Judge ``command`` at time ``now``; the path starts from (start_position, start_velocity).
+        """Judge ``command`` at time ``now``; the path starts from the reference (position, velocity,
+        acceleration) the controller follows now (or the measured state, at rest).
 
-        ``measured_position`` (controller order) is the latest measured state; the start
-        reference is what the controller is following now (or the measured state).
+        ``measured_position`` (controller order) is the latest measured state.
         """
         cfg, lim = self.config, self.limits
 
         def reject(reason: str) -> CheckResult:
             return CheckResult(Verdict.REJECTED, (reason,))
 
+        # --- size first: nothing else is done with an oversized command
+        too_long = self.too_long(command.num_points)
+        if too_long:
+            return reject(too_long)
         # --- structure and names
         if not (math.isfinite(command.stamp) and np.isfinite(command.times).all()):
             return reject("non-finite value: header stamp or time_from_start")
@@ -253,11 +274,14 @@ class SafetyChecker:
         if not all_kept:
             reasons.append(f"skipped {int(np.sum(~keep))} point(s) already in the past")
         times = (rel if all_kept else rel[keep]) / s  # speed scaling slows the command down (UR semantics)
-        # --- retime points closer than the controller can follow
-        retimed = _retime(times, cfg.min_point_spacing)
-        if retimed is not times:
-            reasons.append(f"retimed points to >= {cfg.min_point_spacing * 1e3:.0f} ms spacing")
-            times = retimed
+        # --- points closer than min_point_spacing to the one before (or to now) are skipped, not
+        # retimed: moving a point in time would change the command's velocity (the last point stays)
+        kept = _spaced(times, cfg.min_point_spacing)
+        if kept is not None:
+            reasons.append(f"skipped {len(times) - len(kept)} point(s) closer than "
+                           f"{cfg.min_point_spacing * 1e3:.0f} ms to the one before")  # fmt: skip
+            times, req = times[kept], req[kept]
+            times[0] = max(times[0], cfg.min_point_spacing)  # a single point due now: at the spacing
         # --- positions: more than one margin past the URDF limit -> reject; else clamp to the soft limit
         over = (req > lim.hard_upper + lim.margin + 1e-9) | (req < lim.hard_lower - lim.margin - 1e-9)
         if over.any():
@@ -288,26 +312,33 @@ class SafetyChecker:
             return reject(
                 f"first point {dev[c]:.3f} from the measured position of {self.joint_names[c]} (allowed {reach[c]:.3f})"
             )
-        # --- clamp velocity/acceleration/braking point by point
+        # --- the path: from the reference through the points, inside every bound, to rest
         v0 = self._feasible_start_velocity(start_position, start_velocity, lo_eff, hi_eff)
         if not np.array_equal(v0, start_velocity):
             reasons.append("start velocity outside limits/braking distance: clipped")
-        pos, seg_v, n_clamped = self._follow(target, times, start_position, v0, lo_eff, hi_eff)
-        if n_clamped:
-            reasons.append(f"clamped velocity/acceleration at {n_clamped} point(s)")
-        tail_p, tail_v = self._brake(pos[-1], seg_v[-1], lo_eff, hi_eff)
-        if len(tail_p):
-            times = np.concatenate([times, times[-1] + cfg.stop_step * np.arange(1, len(tail_p) + 1)])
-            pos = np.concatenate([pos, tail_p])
-            seg_v = np.concatenate([seg_v, tail_v])
+        a0 = np.zeros_like(v0) if start_acceleration is None else np.where(np.isfinite(start_acceleration),
+                                                                            start_acceleration, 0.0)  # fmt: skip
+        path = plan(PathState(start_position, v0, a0), times, target, self._path_limits(lo_eff, hi_eff),
+                    self._max_step)  # fmt: skip
+        if path.clamped:
+            reasons.append(f"clamped velocity/acceleration/jerk at {path.clamped} point(s)")
+        if path.jerk_yielded:
+            reasons.append(f"jerk limit yielded to a position bound at {path.jerk_yielded} point(s)")
         # --- Cartesian box on every output point
         if cfg.cartesian_box is not None:
-            bad = self._outside_box(pos)
+            bad = self._outside_box(path.positions)
             if bad is not None:
                 return reject(bad)
-        out = Trajectory(now, self.joint_names, times, pos, _knot_velocities(seg_v))
+        out = Trajectory(now, self.joint_names, path.times, path.positions, path.velocities)
         verdict = Verdict.CLAMPED if any(not r.startswith("skipped") for r in reasons) else Verdict.ACCEPTED
-        return CheckResult(verdict, tuple(reasons), out, start_position.copy(), v0, req[0].copy())
+        return CheckResult(verdict, tuple(reasons), out, start_position.copy(), v0, req[0].copy(), a0)
+
+    def too_long(self, num_points: int) -> str | None:
+        """Why a command of ``num_points`` points is refused outright (None: not too long)."""
+        cap = self.config.max_command_points
+        if num_points > cap:
+            return f"command has {num_points} points, more than max_command_points = {cap}"
+        return None
 
     # ------------------------------------------------------------------ stops
     def hold(self, position: np.ndarray, now: float) -> Trajectory:
@@ -315,18 +346,23 @@ class SafetyChecker:
         p = np.clip(np.asarray(position, dtype=float), self.limits.hard_lower, self.limits.hard_upper)
         return Trajectory(now, self.joint_names, [self.config.min_point_spacing], p[None, :], np.zeros((1, len(p))))
 
-    def stop(self, position: np.ndarray, velocity: np.ndarray, now: float) -> Trajectory:
-        """A controlled stop from (position, velocity): decelerate within limits, then hold."""
+    def stop(
+        self, position: np.ndarray, velocity: np.ndarray, now: float, acceleration: np.ndarray | None = None
+    ) -> tuple[Trajectory, str]:
+        """A controlled stop from (position, velocity, acceleration): decelerate within the
+        acceleration (and jerk) limits, then hold. Returns the path and a note (empty, or that the
+        jerk limit yielded to a position bound)."""
         q = np.asarray(position, dtype=float)
         velocity = np.asarray(velocity, dtype=float)
         velocity = np.where(np.isfinite(velocity), velocity, 0.0)
+        a = np.zeros_like(q) if acceleration is None else np.where(np.isfinite(acceleration), acceleration, 0.0)
         lo_eff, hi_eff = self.effective_limits(q, velocity)
         v = self._feasible_start_velocity(q, velocity, lo_eff, hi_eff)
-        tail_p, tail_v = self._brake(q, v, lo_eff, hi_eff)
-        if not len(tail_p):
-            return self.hold(q, now)
-        times = self.config.stop_step * np.arange(1, len(tail_p) + 1)
-        return Trajectory(now, self.joint_names, times, tail_p, _knot_velocities(tail_v))
+        tail = brake(PathState(q, v, a), self._path_limits(lo_eff, hi_eff), self._max_step)
+        if tail.empty:
+            return self.hold(q, now), ""
+        note = f"jerk limit yielded to a position bound at {tail.jerk_yielded} point(s)" if tail.jerk_yielded else ""
+        return Trajectory(now, self.joint_names, tail.times, tail.positions, tail.velocities), note
 
     def effective_limits(self, q: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Position bounds for a path starting at (q, v): the soft limits, widened only as far as the
@@ -342,23 +378,9 @@ class SafetyChecker:
         return lo, hi
 
     # ------------------------------------------------------------------ internals
-    def _velocity_bounds(
-        self, q: np.ndarray, v_prev: np.ndarray, dt: float, lo: np.ndarray, hi: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Velocity interval for the next segment: limit, acceleration and braking distance."""
-        a, vl = self.limits.acceleration, self.limits.velocity
-        adt = a * dt
-        up = np.maximum(hi - q, 0.0)
-        dn = np.maximum(q - lo, 0.0)
-        # largest v with v^2 <= 2 a (hi - q - v dt): the path can still stop before hi
-        v_up = np.sqrt(adt * adt + 2.0 * a * up) - adt
-        v_dn = adt - np.sqrt(adt * adt + 2.0 * a * dn)
-        lo_v = np.maximum(np.maximum(-vl, v_prev - adt), v_dn)
-        hi_v = np.minimum(np.minimum(vl, v_prev + adt), v_up)
-        # braking toward zero is always inside the interval (proved in docs/safety_bridge.md);
-        # include it so rounding can never leave an empty interval
-        brake = np.sign(v_prev) * np.maximum(np.abs(v_prev) - adt, 0.0)
-        return np.minimum(lo_v, brake), np.maximum(hi_v, brake)
+    def _path_limits(self, lo: np.ndarray, hi: np.ndarray) -> PathLimits:
+        lim = self.limits
+        return PathLimits(lo, hi, lim.velocity, lim.acceleration, lim.jerk)
 
     def _feasible_start_velocity(self, q: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         a, vl = self.limits.acceleration, self.limits.velocity
@@ -366,47 +388,6 @@ class SafetyChecker:
         v_up = np.sqrt(2.0 * a * np.maximum(hi - q, 0.0))
         v_dn = -np.sqrt(2.0 * a * np.maximum(q - lo, 0.0))
         return np.clip(v, np.maximum(-vl, v_dn), np.minimum(vl, v_up))
-
-    def _follow(
-        self, target: np.ndarray, times: np.ndarray, q0: np.ndarray, v0: np.ndarray, lo: np.ndarray, hi: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, int]:
-        """The clamped path through ``target``: per segment, the velocity nearest the requested one."""
-        dts = np.empty((len(times), 1))
-        dts[0, 0] = times[0]
-        dts[1:, 0] = times[1:] - times[:-1]
-        prev_q = np.concatenate([q0[None, :], target[:-1]])
-        want = (target - prev_q) / dts
-        prev_v = np.concatenate([v0[None, :], want[:-1]])
-        # fast path: the requested path already satisfies every bound (bounds depend only on the
-        # previous point, so checking all segments at once is exact)
-        vmin, vmax = self._velocity_bounds(prev_q, prev_v, dts, lo, hi)
-        if ((want >= vmin) & (want <= vmax)).all():
-            return target.copy(), want, 0
-        pos = np.empty_like(target)
-        seg_v = np.empty_like(target)
-        q, v, clamped = q0, v0, 0
-        for i in range(len(times)):
-            dt = dts[i, 0]
-            w = (target[i] - q) / dt
-            vmin, vmax = self._velocity_bounds(q, v, dt, lo, hi)
-            v = np.clip(w, vmin, vmax)
-            if np.any(np.abs(v - w) > 1e-9):
-                clamped += 1
-            q = np.clip(q + v * dt, lo, hi)  # clip only removes rounding; bounds already keep q inside
-            pos[i], seg_v[i] = q, v
-        return pos, seg_v, clamped
-
-    def _brake(self, q: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Points (stop_step apart) that bring velocity ``v`` at ``q`` to rest within the limits."""
-        dt = self.config.stop_step
-        adt = self.limits.acceleration * dt
-        steps = int(np.ceil(np.abs(v) / adt).max())
-        if steps == 0:
-            return np.empty((0, len(q))), np.empty((0, len(q)))
-        k = np.arange(1, steps + 1)[:, None]
-        vs = np.sign(v) * np.maximum(np.abs(v) - k * adt, 0.0)
-        ps = np.clip(q + np.cumsum(vs * dt, axis=0), lo, hi)
-        return ps, vs
 
     def _outside_box(self, pos: np.ndarray) -> str | None:
         b = self.config.cartesian_box
@@ -421,20 +402,20 @@ class SafetyChecker:
         return None
 
 
-def _knot_velocities(seg_v: np.ndarray) -> np.ndarray:
-    """Velocity sent with each point: mean of the segments around it, 0 at the end (the path ends at rest)."""
-    knot_v = np.zeros_like(seg_v)
-    knot_v[:-1] = 0.5 * (seg_v[:-1] + seg_v[1:])
-    return knot_v
-
-
-def _retime(times: np.ndarray, spacing: float) -> np.ndarray:
-    """Times pushed forward so each is >= ``spacing`` after the previous (and after 0)."""
+def _spaced(times: np.ndarray, spacing: float) -> np.ndarray | None:
+    """Indices of the points kept so that each is >= ``spacing`` after the one before (and after 0),
+    always with the last one; None when all are kept."""
     if times[0] >= spacing and (len(times) == 1 or np.all(np.diff(times) >= spacing)):
-        return times
-    out = times.copy()
+        return None
+    kept: list[int] = []
     prev = 0.0
-    for i in range(len(out)):
-        out[i] = max(out[i], prev + spacing)
-        prev = out[i]
-    return out
+    for i, t in enumerate(times):
+        if t - prev >= spacing:
+            kept.append(i)
+            prev = t
+    last = len(times) - 1
+    if not kept or kept[-1] != last:
+        while kept and times[last] - times[kept[-1]] < spacing:
+            kept.pop()
+        kept.append(last)
+    return np.array(kept)
