@@ -1147,7 +1147,7 @@ def _bad_chunk(kind: str) -> Scenario:
             base = p.last_chunk()
         mark, t = c.mark(), time.time()
         p.chunk_pub.publish(_bad(base, kind, p.m, lambda: p.js_stamp))
-        before, after, _ = c.count_change("smoother", "chunks_rejected", t, settle=2.5 if reject else 1.3)
+        before, after, _ = c.count_change("smoother", "chunks_rejected", t, settle=4.0 if reject else 1.3)
         r.reason = c.latest_value("smoother", "last_reject_reason", t) if after > before else "accepted"
         _finish(c, r, mark, t, None)
         if p.state != "ACTIVE":
