@@ -72,6 +72,32 @@ def test_wam_node_action_horizon_is_the_bundled_models():
     assert "action_horizon" not in _yaml_values("wam_node")
 
 
+def test_inference_scheduler_defaults_are_wam_nodes_trigger():
+    """Was: InferenceScheduler's threshold 0.6, wam_node's trigger_threshold 0.8."""
+    from wam_ros.control.inference_scheduler import InferenceScheduler
+
+    wam = {p.name: p.default for p in node_params("wam_node")}
+    s = InferenceScheduler()
+    assert (s.mode, s.threshold, s.rate, s.min_interval) == (
+        wam["trigger_mode"], wam["trigger_threshold"], wam["trigger_rate"], wam["min_interval"]) == (
+        "threshold", 0.8, 2.0, 0.1)
+
+
+def test_tiny_wam_defaults_are_wam_nodes_and_light():
+    """TinyWamConfig's sizes and wam_node's parameters share one torch-free module."""
+    import subprocess
+    import sys
+
+    from wam_ros.tiny_wam import TinyWamConfig
+
+    wam = {p.name: p.default for p in node_params("wam_node")}
+    cfg = TinyWamConfig()
+    assert (wam["num_steps"], tuple(wam["image_size"]), wam["action_horizon"]) == (
+        cfg.num_steps, cfg.image_size, cfg.action_horizon)
+    code = "import sys, wam_ros.params.wam_node; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0, "params.wam_node imports torch"
+
+
 def _bridge(graph: str, opts: GraphOptions) -> dict:
     return next(s.params for s in GRAPHS[graph](opts) if s.name == "safety_bridge_node")
 
@@ -364,10 +390,6 @@ KNOWN_COPIES = {
     "teleop_node.max_angular": "teleop/joy_mapping.py JoyMapping",
     "teleop_node.gripper_speed": "nodes/keyboard_teleop.py (argparse)",
     "teleop_node.ik_damping": "nodes/keyboard_teleop.py (argparse)",
-    "wam_node.device": "policies/tiny_wam_policy.py TinyWamPolicy",
-    "wam_node.num_steps": "tiny_wam/model.py TinyWamConfig",
-    "wam_node.image_size": "tiny_wam/model.py TinyWamConfig",
-    "wam_node.min_interval": "control/inference_scheduler.py InferenceScheduler",
 }
 
 
@@ -418,8 +440,6 @@ def test_no_choice_list_is_typed_twice():
                     if frozenset(values) in choice_sets:
                         found.setdefault(frozenset(values), []).append(f"{path.relative_to(REPO)}:{n.lineno}")
     twice = {tuple(sorted(k)): v for k, v in found.items() if len(v) > 1}
-    # left to its owner: TinyWamPolicy validates its device itself (importing it here would load torch)
-    twice.pop(("auto", "cpu", "cuda"), None)
     assert not twice, f"choice lists typed more than once: {twice}"
 
 

@@ -23,6 +23,11 @@ import math
 from dataclasses import dataclass
 
 MODES = ("threshold", "rate", "sync")
+#: Default trigger: seconds of chunk left when the next inference starts (threshold mode), the rate of
+#: rate mode [Hz] and the least time between starts [s]. wam_node's trigger parameters take these.
+THRESHOLD = 0.8
+RATE = 2.0
+MIN_INTERVAL = 0.1
 
 
 @dataclass
@@ -34,7 +39,11 @@ class _Chunk:
 
 class InferenceScheduler:
     def __init__(
-        self, mode: str = "threshold", threshold: float = 0.6, rate: float = 2.0, min_interval: float = 0.1
+        self,
+        mode: str = MODES[0],
+        threshold: float = THRESHOLD,
+        rate: float = RATE,
+        min_interval: float = MIN_INTERVAL,
     ) -> None:
         self.configure(mode, threshold, rate, min_interval)
         self._chunk: _Chunk | None = None

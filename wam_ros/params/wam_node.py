@@ -7,31 +7,25 @@ takes its defaults from here.
 
 from __future__ import annotations
 
-from wam_ros.control.inference_scheduler import MODES
+from wam_ros.control.inference_scheduler import MIN_INTERVAL, MODES, RATE, THRESHOLD
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.policies import BACKENDS
 from wam_ros.remote.client import DEFAULT_URL
 from wam_ros.resources import DEFAULT_CHECKPOINT
-
-DEVICES = ("auto", "cuda", "cpu")
-
-#: The bundled tiny_wam's chunk length (``TinyWamConfig.action_horizon``; a test keeps them equal,
-#: torch is not imported for a default). Replay and remote backends use it, and wam-serve's default
-#: model has it, so the remote client's horizon check passes out of the box.
-ACTION_HORIZON = 24
+from wam_ros.tiny_wam.defaults import ACTION_HORIZON, DEVICE, DEVICES, IMAGE_SIZE, NUM_STEPS
 
 PARAMS: list[Param] = [
     Param("backend", "tiny_wam", "policy backend", choices=tuple(BACKENDS)),
     Param("checkpoint", DEFAULT_CHECKPOINT, "tiny_wam checkpoint directory (config.json + model.safetensors)"),
-    Param("device", "auto", "tiny_wam device", choices=DEVICES),
-    Param("num_steps", 8, "flow-matching Euler steps per chunk (tiny_wam)", range=(1, 100), dynamic=True),
+    Param("device", DEVICE, "tiny_wam device", choices=DEVICES),
+    Param("num_steps", NUM_STEPS, "flow-matching Euler steps per chunk (tiny_wam)", range=(1, 100), dynamic=True),
     Param("noise_scale", 0.0, "tiny_wam: scale of the sampling noise (0 = deterministic chunks, the most "
           "precise; 1 = the learned distribution)", range=(0.0, 2.0), dynamic=True),
     Param("compile", False, "torch.compile the tiny_wam denoiser (slow first call)"),
     Param("torch_threads", 2, "CPU threads for torch (tiny_wam)", range=(1, 64)),
     Param("seed", 0, "noise seed of the tiny_wam sampler (-1: random)", range=(-1, 2**31 - 1)),
-    Param("image_size", [64, 64], "model input (h, w) the deployment expects; [0, 0] accepts the checkpoint's",
+    Param("image_size", list(IMAGE_SIZE), "model input (h, w) the deployment expects; [0, 0] accepts the checkpoint's",
           range=(0, 4096)),
     Param("remote_url", DEFAULT_URL, "policy server URL (remote backend): ws://, wss:// or, for HTTP "
           "profiles, http://"),
@@ -53,12 +47,12 @@ PARAMS: list[Param] = [
     Param("max_image_age", 0.5, "frames older than this are not used [s]", range=(0.01, 10.0)),
     Param("joint_state_timeout", 0.5, "joint state older than this blocks inference [s]", range=(0.01, 10.0)),
     Param("instruction", "", "instruction used until one arrives on /wam/instruction"),
-    Param("trigger_mode", "threshold", "when to infer: threshold | rate | sync (stop-and-go)", choices=MODES,
+    Param("trigger_mode", MODES[0], "when to infer: threshold | rate | sync (stop-and-go)", choices=MODES,
           dynamic=True),
-    Param("trigger_threshold", 0.8, "infer when this much of the chunk is left unexecuted [s]", range=(0.0, 60.0),
+    Param("trigger_threshold", THRESHOLD, "infer when this much of the chunk is left unexecuted [s]", range=(0.0, 60.0),
           dynamic=True),
-    Param("trigger_rate", 2.0, "inference rate in rate mode [Hz]", range=(0.01, 100.0), dynamic=True),
-    Param("min_interval", 0.1, "minimum time between inference starts (bounds retries) [s]", range=(0.0, 10.0),
+    Param("trigger_rate", RATE, "inference rate in rate mode [Hz]", range=(0.01, 100.0), dynamic=True),
+    Param("min_interval", MIN_INTERVAL, "minimum time between inference starts (bounds retries) [s]", range=(0.0, 10.0),
           dynamic=True),
     Param("tick_rate", 50.0, "how often the trigger is checked [Hz]", range=(1.0, 1000.0)),
     Param("extra_latency", 0.0, "injected delay after each inference, for latency benchmarks [s]",

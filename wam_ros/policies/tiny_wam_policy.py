@@ -27,9 +27,8 @@ from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, 
 from wam_ros.resources import DEFAULT_CHECKPOINT, resolve
 from wam_ros.tiny_wam.checkpoint import CheckpointError, check_compatible, load_checkpoint
 from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame, tensor_to_frames
+from wam_ros.tiny_wam.defaults import DEVICE, DEVICES
 from wam_ros.tiny_wam.model import tokenize
-
-DEVICES = ("auto", "cuda", "cpu")
 
 
 def pick_device(device: str) -> torch.device:
@@ -83,7 +82,7 @@ class TinyWamPolicy(Policy):
     def __init__(
         self,
         checkpoint: str | Path = DEFAULT_CHECKPOINT,
-        device: str = "auto",
+        device: str = DEVICE,
         num_steps: int | None = None,
         compile: bool = False,
         joint_names: tuple[str, ...] | list[str] | None = None,

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from wam_ros.policies.tiny_wam_policy import pick_device
+from wam_ros.tiny_wam.defaults import DEVICE
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={value!r} is not an integer") from exc
 
 
-def setup(device: str = "auto") -> DistributedContext:
+def setup(device: str = DEVICE) -> DistributedContext:
     """Join the torchrun process group if the environment names one; pick this rank's device.
 
     ``device``: auto (CUDA when available), cuda or cpu. Under torchrun on CUDA every rank

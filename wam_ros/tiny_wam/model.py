@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from numpy.typing import ArrayLike
 from torch import nn
 
+from wam_ros.tiny_wam.defaults import ACTION_HORIZON, IMAGE_SIZE, NUM_STEPS
+
 
 class TinyWamConfigError(ValueError):
     """A TinyWamConfig value is inconsistent; the message names the field."""
@@ -46,12 +48,12 @@ class TinyWamConfigError(ValueError):
 class TinyWamConfig:
     """Sizes of the model. The defaults run in a few tens of ms per chunk on one CPU core."""
 
-    image_size: tuple[int, int] = (64, 64)  # (height, width) frames are resized to
+    image_size: tuple[int, int] = IMAGE_SIZE  # (height, width) frames are resized to
     num_cameras: int = 2
     context_frames: int = 1  # observed frames per camera (the newest last)
     future_frames: int = 2  # predicted frames per camera
     frame_stride: int = 8  # action steps between predicted frames: frame k is at action (k+1)*stride
-    action_horizon: int = 24  # 2.4 s at 0.1 s: covers 2x an 800 ms inference delay without a stall
+    action_horizon: int = ACTION_HORIZON  # 2.4 s at 0.1 s: covers 2x an 800 ms inference delay without a stall
     num_joints: int = 7
     latent_channels: int = 4
     ae_channels: tuple[int, int, int] = (16, 32, 32)  # three stride-2 stages: 8x down-sampling
@@ -62,7 +64,7 @@ class TinyWamConfig:
     mlp_ratio: float = 4.0
     vocab_size: int = 1024  # hashed word buckets (0 = padding)
     max_text_tokens: int = 16
-    num_steps: int = 8  # default Euler steps at inference
+    num_steps: int = NUM_STEPS  # default Euler steps at inference
     frame_loss_weight: float = 1.0
     recon_loss_weight: float = 1.0
     recon_frames: int = 32  # frames per batch the reconstruction loss decodes (0 = all)

@@ -30,12 +30,12 @@ from tqdm import tqdm
 from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
-from wam_ros.policies.tiny_wam_policy import DEVICES
 from wam_ros.resources import DEFAULT_CHECKPOINT
 from wam_ros.robot.model import RobotModel, RobotModelError
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
 from wam_ros.tiny_wam.data import Normalization, collate, resize_frame
+from wam_ros.tiny_wam.defaults import DEVICE, DEVICES
 from wam_ros.tiny_wam.distributed import DistributedContext, loss_function, mean_over_ranks, rank_seed, setup, teardown
 from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig
 
@@ -84,7 +84,7 @@ class TrainOptions:
     pointer_target_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, base frame, from the final EE position
     urdf: Path | None = None  # the robot whose FK places the target (default: the bundled arm)
     ee_link: str = "tool0"  # the frame a wrist camera's calibration is relative to
-    device: str = "auto"  # auto (CUDA when available) | cuda | cpu; under torchrun on CUDA: GPU LOCAL_RANK
+    device: str = DEVICE  # auto (CUDA when available) | cuda | cpu; under torchrun on CUDA: GPU LOCAL_RANK
 
 
 def dataset_layout(reader: LeRobotDatasetReader) -> tuple[tuple[str, ...], tuple[str, ...], float]:
