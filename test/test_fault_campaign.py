@@ -23,12 +23,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.chaos, pytest.mark.timeout(240)]
 
 #: Scenario -> the issue-15 defect that still makes it fail (the lead removes the entry when the fix lands).
 KNOWN_DEFECTS: dict[str, str] = {
-    "e-stop service": "issue 15: the e-stop service answers success=False although the stop is in force",
-    "SIGSTOP 2s sim": "issue 15 D5: a frozen /clock blinds the stale-joint-state watchdog; motion resumes "
-    "without reset + arm",
-    "SIGKILL sim": "issue 15 D5: with the sim (and /clock) gone the bridge stays ACTIVE: no FAULT, no hold",
-    "second commander": "issue 15 D2: a second publisher on /wam/command is accepted and interleaved, "
-    "neither refused nor named",
     "chunk: 1e6": "campaign finding: chunk_smoother_node accepts a chunk point at 1e6 rad (clipped to the joint "
     "limit, so the plan heads for the limit) where the bridge refuses such a command",
 }

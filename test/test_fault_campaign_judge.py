@@ -113,3 +113,34 @@ def test_segment_velocities_recover_the_first_segment_from_the_point_velocities(
     seg, times = ramp(0.3, n=4)
     m = output(100.0, Q0, seg, times)
     np.testing.assert_allclose(segment_velocities(m, Q0 + 1.0), seg, atol=1e-12)  # start unused: exact
+
+
+def _hermite_output(stamp: float, times: np.ndarray, q: np.ndarray, v: np.ndarray, seq: int) -> Sent:
+    return Sent(stamp, stamp, times, q, True, v, seq, stamp)
+
+
+def test_stamped_outputs_are_judged_as_the_cubic_hermite_the_controller_executes():
+    """The bridge's C1 outputs (stamped with its clock, knots with velocities): a smooth continuation passes,
+    the same continuation with a velocity jump at its first knot (a surge) fails, and so does a too-fast path."""
+    times = 0.05 * np.arange(1, 9)
+    v_joint = 0.2 * np.ones(8)
+    v_joint[-1] = 0.0
+    v = np.zeros((8, J))
+    v[:, 0] = v_joint
+    v[-2, 0] = 0.1
+    q = Q0 + np.cumsum(np.diff(np.concatenate([[0.0], times]))[:, None] * v, axis=0)
+    js = [(100.0 + k * 0.01, Q0, 100.0 + k * 0.01, 100.0 + k * 0.01) for k in range(-10, 60)]
+    first = _hermite_output(100.0, times, q, v, 1)
+    res = judge([first], js, ROBOT, 101.0)  # from rest at 0.2 rad/s in 50 ms: 4 rad/s^2 (+ cubic shape)
+    assert res.peak_velocity_joint == "joint1" and res.peak_velocity == pytest.approx(0.2 / 2.0, rel=0.2)
+    from wam_ros.apps.fault_campaign import hermite_at, hermite_knots
+
+    knots = hermite_knots(first, Q0, np.zeros(J))
+    q_at, v_at = hermite_at(knots, 100.1)
+    smooth = _hermite_output(100.1, times, q_at + (q - Q0), np.vstack([v_at[None, :], v[1:]]), 2)
+    ok = judge([first, smooth], js, ROBOT, 101.0)
+    surge_v = np.vstack([v_at[None, :] + np.eye(J)[0] * 1.5, v[1:]])
+    surge = judge([first, _hermite_output(100.1, times, q_at + (q - Q0), surge_v, 2)], js, ROBOT, 101.0)
+    assert surge.peak_acceleration > ok.peak_acceleration * 2 and any("acceleration" in x for x in surge.violations)
+    fast = _hermite_output(100.0, times, q * 0 + Q0 + np.outer(times, np.eye(J)[0] * 3.0), v * 15, 1)
+    assert any("velocity" in x for x in judge([fast], js, ROBOT, 101.0).violations)

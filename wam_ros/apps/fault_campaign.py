@@ -66,6 +66,7 @@ class Sent:
     names_ok: bool = True
     velocities: np.ndarray | None = None  # (N, J) when every point has them
     seq: int | None = None  # publication sequence number (a gap: the probe missed an output)
+    stamp: float = 0.0  # header stamp: the bridge clock at the path's start (0: start on receipt, a hold)
 
     @property
     def is_hold(self) -> bool:
@@ -221,9 +222,26 @@ def judge(
     if res.max_jump > MAX_JUMP:
         res.violations.append(f"first point {res.max_jump:.3f} rad from the measured position beyond what the "
                               f"velocity limit allows (> {MAX_JUMP})")
-    q0 = measured(msgs[0].t)
-    q0 = msgs[0].positions[0] if q0 is None else q0
     good = [m for m in msgs if m.names_ok and np.all(np.isfinite(m.positions)) and np.all(np.isfinite(m.times))]
+    if any(m.stamp > 0 for m in good if not m.is_hold):
+        _judge_hermite(good, joint_states, robot, res)
+    else:  # outputs stamped 0 (start on receipt), piecewise linear: the older bridge
+        q0 = measured(msgs[0].t)
+        _judge_linear(good, joint_states, robot, res, msgs[0].positions[0] if q0 is None else q0, t_end, node_time)
+    if res.peak_velocity > VEL_TOL:
+        res.violations.append(f"velocity {res.peak_velocity:.2f}x the limit on {res.peak_velocity_joint}")
+    if res.peak_acceleration > ACC_TOL:
+        res.violations.append(
+            f"acceleration {res.peak_acceleration:.2f}x the limit on {res.peak_acceleration_joint}"
+        )
+    return res
+
+
+def _judge_linear(good: list[Sent], joint_states: list[tuple[float, np.ndarray, float, float]], robot: RobotModel,
+                  res: Judgement, q0: np.ndarray, t_end: float, node_time: bool) -> None:  # fmt: skip
+    """Outputs stamped 0 and interpolated linearly (the bridge before issue 15's C1 paths)."""
+    names = robot.actuated_joints
+    lim = limits_of(robot)
     if node_time:
         good, t_end = to_node_time(good, joint_states, t_end)
     vmax, amax = lim["velocity"], lim["acceleration"]
@@ -285,13 +303,86 @@ def judge(
     jv, ja = int(np.argmax(rv)), int(np.argmax(ra))
     res.peak_velocity, res.peak_velocity_joint = float(rv[jv]), names[jv]
     res.peak_acceleration, res.peak_acceleration_joint = float(ra[ja]), names[ja]
-    if res.peak_velocity > VEL_TOL:
-        res.violations.append(f"velocity {res.peak_velocity:.2f}x the limit on {res.peak_velocity_joint}")
-    if res.peak_acceleration > ACC_TOL:
-        res.violations.append(
-            f"acceleration {res.peak_acceleration:.2f}x the limit on {res.peak_acceleration_joint}"
-        )
-    return res
+
+
+def hermite_knots(m: Sent, q0: np.ndarray, v0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Knot times (absolute, bridge clock), positions and velocities of an output from its start state."""
+    vel = m.velocities if m.velocities is not None else np.zeros_like(m.positions)
+    return (np.concatenate([[m.stamp], m.stamp + m.times]), np.vstack([q0[None, :], m.positions]),
+            np.vstack([v0[None, :], vel]))  # fmt: skip
+
+
+def hermite_at(knots: tuple[np.ndarray, np.ndarray, np.ndarray], t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Position and velocity of the cubic Hermite path at ``t`` (at rest at its last knot after the end)."""
+    kt, kq, kv = knots
+    if t >= kt[-1]:
+        return kq[-1].copy(), np.zeros(kq.shape[1])
+    k = max(int(np.searchsorted(kt, t, side="right")) - 1, 0)
+    dt = kt[k + 1] - kt[k]
+    s_ = max(t - kt[k], 0.0)
+    c2 = (3 * (kq[k + 1] - kq[k]) - (2 * kv[k] + kv[k + 1]) * dt) / dt**2
+    c3 = (2 * (kq[k] - kq[k + 1]) + (kv[k] + kv[k + 1]) * dt) / dt**3
+    return kq[k] + kv[k] * s_ + c2 * s_**2 + c3 * s_**3, kv[k] + 2 * c2 * s_ + 3 * c3 * s_**2
+
+
+def hermite_peaks(knots: tuple[np.ndarray, np.ndarray, np.ndarray], first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per joint peak |velocity| and |acceleration| of the path's segments from index ``first`` on, as
+    joint_trajectory_controller executes it (cubic Hermite through (time, position, velocity) knots)."""
+    kt, kq, kv = knots
+    dt = np.diff(kt)[:, None]
+    c2 = (3 * (kq[1:] - kq[:-1]) - (2 * kv[:-1] + kv[1:]) * dt) / dt**2
+    c3 = (2 * (kq[:-1] - kq[1:]) + (kv[:-1] + kv[1:]) * dt) / dt**3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vertex = np.clip(np.nan_to_num(np.where(np.abs(c3) > 0, -c2 / (3 * c3), 0.0)), 0.0, dt)
+    v_vertex = kv[:-1] + 2 * c2 * vertex + 3 * c3 * vertex**2
+    v = np.max(np.abs(np.vstack([kv[first:], v_vertex[first:]])), axis=0)
+    a = np.max(np.maximum(np.abs(2 * c2), np.abs(2 * c2 + 6 * c3 * dt))[first:], axis=0) if len(dt) > first \
+        else np.zeros(kq.shape[1])
+    return v, a
+
+
+def _judge_hermite(good: list[Sent], joint_states: list[tuple[float, np.ndarray, float, float]], robot: RobotModel,
+                   res: Judgement) -> None:  # fmt: skip
+    """Outputs stamped with the bridge clock, executed as cubic Hermite paths from the reference the controller
+    follows at the stamp (the previous output at that time). Exact: no receive-time jitter enters."""
+    names = robot.actuated_joints
+    lim = limits_of(robot)
+    vmax, amax = lim["velocity"], lim["acceleration"]
+    rv, ra = np.zeros(len(names)), np.zeros(len(names))
+    js = sorted(joint_states, key=lambda j: j[2])
+    js_stamp = np.array([j[2] for j in js])
+    prev: tuple[Sent, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    for m in good:
+        if prev is not None and m.seq is not None and prev[0].seq is not None and m.seq != prev[0].seq + 1:
+            res.missed += m.seq - prev[0].seq - 1
+        if m.is_hold:  # protective stop on receipt: exempt; the path then rests at the hold position
+            if prev is not None:
+                q_ref, _ = hermite_at(prev[1], prev[1][0][-1] + 1e9)
+                res.max_hold_step = max(res.max_hold_step, float(np.max(np.abs(m.positions[0] - q_ref))))
+            t_hold = m.stamp or (prev[1][0][-1] if prev else 0.0)
+            knots = (np.array([t_hold]), m.positions[:1], np.zeros((1, len(names))))
+            prev = (m, knots)
+            continue
+        live = prev is not None and prev[0].stamp > 0 and m.stamp <= prev[1][0][-1] + 0.05
+        if live and (m.seq is None or prev[0].seq is None or m.seq == prev[0].seq + 1):
+            q0, v0 = hermite_at(prev[1], m.stamp)
+            first = 0
+        else:  # a new start (after a hold, re-arm or a missed output): from the measured state, first segment
+            k = max(int(np.searchsorted(js_stamp, m.stamp, side="right")) - 1, 0)  # not judged
+            q0 = js[k][1] if js else m.positions[0]
+            v0 = np.zeros(len(names))
+            first = 1
+            res.discontinuities += 1
+        knots = hermite_knots(m, q0, v0)
+        if first < len(knots[0]) - 1:
+            v, a = hermite_peaks(knots, first)
+            if np.max(a / amax) > np.max(ra / amax) and np.max(a / amax) > 0:
+                res.peak_where = f"output stamped {m.stamp:.3f} (times {np.round(m.times, 3).tolist()})"
+            rv, ra = np.maximum(rv, v), np.maximum(ra, a)
+        prev = (m, knots)
+    jv, ja = int(np.argmax(rv / vmax)), int(np.argmax(ra / amax))
+    res.peak_velocity, res.peak_velocity_joint = float(rv[jv] / vmax[jv]), names[jv]
+    res.peak_acceleration, res.peak_acceleration_joint = float(ra[ja] / amax[ja]), names[ja]
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -413,8 +504,9 @@ class Probe:
         if msg.points and all(len(p.velocities) == len(self.names) for p in msg.points):
             vel = np.array([list(p.velocities) for p in msg.points], dtype=float)
         seq = info.get("publication_sequence_number") if isinstance(info, dict) else None
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         with self.lock:
-            self.sent.append(Sent(min(t, now), now, times, pos, names_ok, vel, seq))
+            self.sent.append(Sent(min(t, now), now, times, pos, names_ok, vel, seq, stamp))
 
     def _on_js(self, msg: Any, info: Any) -> None:  # two arguments: rclpy passes MessageInfo
         idx = {k: i for i, k in enumerate(msg.name)}
@@ -748,11 +840,12 @@ class Campaign:
             return None
         return max(ts[last] - t, 0.0) * 1e3
 
-    def reason_since(self, t: float, *needles: str) -> str:
-        """The state text, or the first /diagnostics message after ``t`` that mentions a needle."""
+    def reason_since(self, t: float, *needles: str, states: bool = True) -> str:
+        """The state text (unless ``states`` is False), or the first /diagnostics message after ``t`` that
+        mentions a needle."""
         p = self.probe
         assert p is not None
-        for s in p.state_since(t):
+        for s in p.state_since(t) if states else ():
             if s.startswith("FAULT") or any(n.lower() in s.lower() for n in needles):
                 return s
         for _, name, _level, message, values in p.diag_since(t):
@@ -1085,7 +1178,7 @@ def second_commander(c: Campaign) -> Result:
         time.sleep(1 / 87)
     p.wait(lambda: False, 0.5)
     r.hold_ms, r.hold_kind = c.first_hold_after(t, 3)
-    r.reason = c.reason_since(t, "commander", "second")
+    r.reason = c.reason_since(t, "refused: this armed session's commander", states=False) or p.state
     _finish(c, r, mark, t, None)
     if "commander" not in r.reason.lower():
         r.fail("the second commander was not refused and named (state or /diagnostics)")
