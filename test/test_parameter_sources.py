@@ -373,23 +373,8 @@ def _same(a: object, b: object) -> bool:
 #: (the core object's default becomes the definition, or takes it from there). Listed so that any NEW
 #: copy fails; an entry that is no longer a copy fails too, so the list only shrinks.
 KNOWN_COPIES = {
-    "camera_node.retry_initial": "camera/capture.py CaptureThread",
-    "camera_node.retry_max": "camera/capture.py CaptureThread",
-    "camera_node.<name>.fps": "camera/synthetic.py",
-    "chunk_smoother_node.ee_link": "robot/model.py, sim/mujoco_arm.py, tiny_wam/training.py (RobotModel ee_link)",
-    "episode_recorder_node.cameras": "remote/client.py RemotePolicy(cameras=...)",
-    "episode_recorder_node.crf": "dataset/lerobot_v3.py DatasetSpec, apps/import_bag.py",
-    "episode_recorder_node.preset": "dataset/lerobot_v3.py DatasetSpec, apps/import_bag.py",
+    # one line in wam_ros/params/safety_bridge_node.py (the safety bridge's own area): take JoyMapping.deadman_button
     "safety_bridge_node.deadman_button": "teleop/joy_mapping.py JoyMapping",
-    "sim_robot_node.control_period": "sim/sim_env.py SimEnv",
-    "teleop_node.rate": "nodes/keyboard_teleop.py (argparse)",
-    "teleop_node.command_lead": "nodes/keyboard_teleop.py (argparse)",
-    "teleop_node.velocity_fraction": "nodes/keyboard_teleop.py, teleop/diff_ik.py",
-    "teleop_node.limit_margin": "nodes/keyboard_teleop.py, teleop/diff_ik.py",
-    "teleop_node.max_linear": "teleop/joy_mapping.py JoyMapping",
-    "teleop_node.max_angular": "teleop/joy_mapping.py JoyMapping",
-    "teleop_node.gripper_speed": "nodes/keyboard_teleop.py (argparse)",
-    "teleop_node.ik_damping": "nodes/keyboard_teleop.py (argparse)",
 }
 
 

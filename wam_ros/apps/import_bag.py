@@ -74,8 +74,8 @@ class ImportOptions:
     sync_slop: float = SYNC_SLOP
     sync_max_age: float = SYNC_MAX_AGE
     vcodec: str = LEROBOT_DEFAULT_ENCODER
-    crf: int = 30
-    preset: str = "veryfast"
+    crf: int = DatasetSpec.crf
+    preset: str = DatasetSpec.preset
     robot_type: str = "wam_arm"
 
 

@@ -23,6 +23,11 @@ from wam_ros.camera.source import (
     Frame,
 )
 
+#: Back-off of an absent camera: the first retry after RETRY_INITIAL s, doubling up to RETRY_MAX s
+#: (camera_node's retry_initial / retry_max).
+RETRY_INITIAL = 0.5
+RETRY_MAX = 10.0
+
 #: on_event(level, message) with level "info" | "warn" | "error".
 EventCallback = Callable[[str, str], None]
 
@@ -45,8 +50,8 @@ class CaptureThread:
         make_source: Callable[[], CameraSource],
         on_frame: Callable[[Frame], None],
         on_event: EventCallback | None = None,
-        retry_initial: float = 0.5,
-        retry_max: float = 10.0,
+        retry_initial: float = RETRY_INITIAL,
+        retry_max: float = RETRY_MAX,
     ) -> None:
         self.name = name
         self._make_source = make_source

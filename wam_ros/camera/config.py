@@ -12,6 +12,9 @@ import yaml
 from wam_ros.params import ParameterError, check_fields, param
 
 SOURCES = ("realsense", "opencv")
+#: The stack's camera names (topics camera/<name>/color/image_raw): the simulated arm renders them
+#: (``wam_ros.sim.mujoco_arm.CAMERAS``), the bundled checkpoint sees them, wam_node and the recorder take them.
+DEFAULT_CAMERAS = ("scene", "wrist")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 

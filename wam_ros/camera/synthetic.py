@@ -15,6 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from wam_ros.camera.config import CameraConfig
+
+#: Synthetic recordings run at a camera's default rate (CameraConfig.fps).
+FPS = CameraConfig.fps
+
 
 def color_pattern(i: int, width: int, height: int) -> np.ndarray:
     """RGB frame i: R = horizontal ramp, G = i, B = vertical ramp."""
@@ -34,7 +39,7 @@ def write_realsense_recording(
     frames: int = 30,
     width: int = 64,
     height: int = 48,
-    fps: int = 30,
+    fps: int = int(FPS),
     depth: bool = True,
     serial: str = "000000000001",
     name: str = "Intel RealSense D435 (synthetic)",
@@ -105,7 +110,7 @@ def write_realsense_recording(
 
 
 def write_video_file(
-    path: str | Path, frames: int = 30, width: int = 64, height: int = 48, fps: float = 30.0, fourcc: str = "MJPG"
+    path: str | Path, frames: int = 30, width: int = 64, height: int = 48, fps: float = FPS, fourcc: str = "MJPG"
 ) -> Path:
     """Write ``frames`` pattern frames with cv2.VideoWriter; returns the path."""
     import cv2

@@ -20,6 +20,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
+from wam_ros.params import defaults
+from wam_ros.params.teleop_node import PARAMS as TELEOP_PARAMS
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.diagnostics import OK, WARN, Diagnostics
@@ -29,24 +31,27 @@ from wam_ros.ros.parameters import Param, declare_params
 from wam_ros.ros.qos import COMMAND, SENSOR
 from wam_ros.ros.robot_description import ROBOT_PARAMS, load_robot_model
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
-from wam_ros.teleop.diff_ik import DiffIK
+from wam_ros.teleop.diff_ik import DAMPING, LIMIT_MARGIN, VELOCITY_FRACTION, DiffIK
 from wam_ros.teleop.keyboard import HELP, KeyboardTeleop, TerminalKeyReader
 from wam_ros.teleop.twist_integrator import TwistIntegrator
 
+#: Streaming and gripper defaults are teleop_node's (the same command stream, another input).
+_TELEOP = defaults(TELEOP_PARAMS)
+
 PARAMS = [
     *ROBOT_PARAMS,
-    Param("rate", 30.0, "command rate [Hz]", range=(1.0, 200.0)),
-    Param("command_lead", 0.1, "time_from_start of the streamed point [s]", range=(0.005, 1.0)),
+    Param("rate", _TELEOP["rate"], "command rate [Hz]", range=(1.0, 200.0)),
+    Param("command_lead", _TELEOP["command_lead"], "time_from_start of the streamed point [s]", range=(0.005, 1.0)),
     Param("command_topic", "wam/command", "JointTrajectory output (to the safety bridge)"),
     Param("deadman_topic", "wam/deadman", "std_msgs/Bool heartbeat: true while a key is active"),
     Param("max_linear", 0.05, "tool speed per key [m/s]", range=(0.001, 0.5)),
     Param("max_angular", 0.3, "tool angular speed per key [rad/s]", range=(0.01, 2.0)),
     Param("hold", 0.6, "a key press moves for this long; auto-repeat renews it [s]", range=(0.05, 2.0)),
-    Param("gripper_speed", 0.02, "gripper speed per g/h press [m/s]", range=(0.0, 1.0)),
+    Param("gripper_speed", _TELEOP["gripper_speed"], "gripper speed per g/h press [m/s]", range=(0.0, 1.0)),
     Param("gripper_step_time", 0.25, "one g/h press moves the gripper this long [s]", range=(0.01, 2.0)),
-    Param("velocity_fraction", 0.5, "share of each joint's velocity limit", range=(0.01, 1.0)),
-    Param("limit_margin", 0.05, "stay this far inside position limits [rad|m]", range=(0.0, 0.5)),
-    Param("ik_damping", 0.05, "damped least squares lambda", range=(1e-4, 1.0)),
+    Param("velocity_fraction", VELOCITY_FRACTION, "share of each joint's velocity limit", range=(0.01, 1.0)),
+    Param("limit_margin", LIMIT_MARGIN, "stay this far inside position limits [rad|m]", range=(0.0, 0.5)),
+    Param("ik_damping", DAMPING, "damped least squares lambda", range=(1e-4, 1.0)),
 ]
 
 

@@ -1,11 +1,13 @@
 """episode_recorder_node's parameters (the node: ``wam_ros.nodes.episode_recorder_node``).
 
-The recording timeouts are ``RecordingSession``'s defaults; the encoder list is the
-dataset writer's (``wam_ros.dataset.video.ENCODERS``).
+The recording timeouts are ``RecordingSession``'s defaults, crf and preset the dataset's
+(``DatasetSpec``); the encoder list is the dataset writer's (``wam_ros.dataset.video.ENCODERS``).
 """
 
 from __future__ import annotations
 
+from wam_ros.camera.config import DEFAULT_CAMERAS
+from wam_ros.dataset.lerobot_v3 import DatasetSpec
 from wam_ros.dataset.recording import RecordingSession
 from wam_ros.dataset.video import ENCODERS
 from wam_ros.params import Param
@@ -19,7 +21,7 @@ PARAMS: list[Param] = [
     *ROBOT_PARAMS,
     Param("dataset_root", "outputs/datasets/teleop", "dataset directory (created; appended to if it exists)"),
     Param("fps", 15, "recording rate [frames/s] (LeRobot fps)", range=(1, 120)),
-    Param("cameras", ["scene", "wrist"], "camera names; images from camera_topic with {name} filled in"),
+    Param("cameras", list(DEFAULT_CAMERAS), "camera names; images from camera_topic with {name} filled in"),
     Param("camera_topic", "camera/{name}/color/image_raw", "image topic pattern (rgb8)"),
     Param("sync_slop", 0.03, "max stamp spread within one camera set [s]", range=(0.0, 1.0)),
     Param("sync_max_age", 0.25, "max age of a camera frame at recording time [s]", range=(0.01, 5.0)),
@@ -47,6 +49,6 @@ PARAMS: list[Param] = [
           range=(0.0, 3600.0)),
     Param("enable_keyboard", False, "read LeRobot-style keys from this terminal (needs a TTY)"),
     Param("vcodec", "libx264", "PyAV video encoder (falls back to another one if missing)", choices=ENCODERS),
-    Param("crf", 30, "video quality (lower = better, larger)", range=(0, 51)),
-    Param("preset", "veryfast", "x264 speed preset (CPU vs size)", choices=X264_PRESETS),
+    Param("crf", DatasetSpec.crf, "video quality (lower = better, larger)", range=(0, 51)),
+    Param("preset", DatasetSpec.preset, "x264 speed preset (CPU vs size)", choices=X264_PRESETS),
 ]

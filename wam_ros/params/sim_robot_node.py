@@ -10,11 +10,12 @@ from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.sim.mujoco_arm import CAMERAS, CUBE_NAMES
 from wam_ros.sim.reach_task import TaskConfig
+from wam_ros.sim.sim_env import CONTROL_PERIOD
 
 PARAMS: list[Param] = [
     *ROBOT_PARAMS,
     Param("joint_state_rate", 100.0, "Hz of /joint_states and /clock (simulation time)", range=(10.0, 1000.0)),
-    Param("control_period", 0.002, "s between servo target updates (ros2_control update period)",
+    Param("control_period", CONTROL_PERIOD, "s between servo target updates (ros2_control update period)",
           range=(0.002, 0.02)),
     Param("real_time_factor", 1.0, "simulated seconds per wall second; 0 = as fast as possible (data generation)",
           range=(0.0, 100.0), dynamic=True),

@@ -7,6 +7,7 @@ takes its defaults from here.
 
 from __future__ import annotations
 
+from wam_ros.camera.config import DEFAULT_CAMERAS
 from wam_ros.control.inference_scheduler import MIN_INTERVAL, MODES, RATE, THRESHOLD
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
@@ -42,7 +43,7 @@ PARAMS: list[Param] = [
     Param("replay_episode", 0, "episode index to replay", range=(0, 1_000_000)),
     Param("action_horizon", ACTION_HORIZON, "chunk length for backends without their own (replay, remote)",
           range=(1, 1000)),
-    Param("cameras", ["scene", "wrist"], "camera names: topics camera/<name>/color/image_raw"),
+    Param("cameras", list(DEFAULT_CAMERAS), "camera names: topics camera/<name>/color/image_raw"),
     Param("sync_slop", 0.05, "max stamp spread of one synchronized frame set [s]", range=(0.0, 1.0)),
     Param("max_image_age", 0.5, "frames older than this are not used [s]", range=(0.01, 10.0)),
     Param("joint_state_timeout", 0.5, "joint state older than this blocks inference [s]", range=(0.01, 10.0)),

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from wam_ros.camera.config import DEFAULT_CAMERAS
 from wam_ros.policies.base import Observation, Policy, PolicyError, PolicySpec, Prediction
 from wam_ros.remote import msgpack_numpy
 
@@ -257,7 +258,7 @@ class RemotePolicy(Policy):
         *,
         spec: PolicySpec | None = None,
         joint_names: Sequence[str] | None = None,
-        cameras: Sequence[str] = ("scene", "wrist"),
+        cameras: Sequence[str] = DEFAULT_CAMERAS,
         image_size: Sequence[int] = (224, 224),
         action_horizon: int = 16,
         action_period: float = 0.1,

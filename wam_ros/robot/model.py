@@ -19,6 +19,8 @@ from wam_ros.resources import share_path
 
 DEFAULT_URDF = "urdf/wam_arm.urdf"
 DEFAULT_JOINT_LIMITS = "config/joint_limits.yaml"
+#: The bundled arm's end-effector link (kinematics, Cartesian checks, the wrist camera's frame).
+DEFAULT_EE_LINK = "tool0"
 
 
 class RobotModelError(ValueError):
@@ -70,7 +72,7 @@ class RobotModel:
         cls,
         urdf: str | Path | None = None,
         joint_limits_yaml: str | Path | None = None,
-        ee_link: str = "tool0",
+        ee_link: str = DEFAULT_EE_LINK,
     ) -> RobotModel:
         """Load from a URDF file (default: the bundled arm) and a limits YAML."""
         urdf_path = Path(urdf) if urdf else share_path(DEFAULT_URDF)
@@ -83,7 +85,7 @@ class RobotModel:
 
     @classmethod
     def from_urdf_string(
-        cls, urdf_xml: str, joint_limits_yaml: str | Path | None = None, ee_link: str = "tool0"
+        cls, urdf_xml: str, joint_limits_yaml: str | Path | None = None, ee_link: str = DEFAULT_EE_LINK
     ) -> RobotModel:
         try:
             root = ET.fromstring(urdf_xml)

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from wam_ros.camera.config import DEFAULT_CAMERAS
 from wam_ros.camera.pinhole import PinholeCamera
-from wam_ros.robot.model import RobotModel
+from wam_ros.robot.model import DEFAULT_EE_LINK, RobotModel
 
 CUBE_NAMES = ("red_cube", "green_cube", "blue_cube")
 CUBE_RGBA = {"red_cube": (0.85, 0.1, 0.1, 1), "green_cube": (0.1, 0.7, 0.15, 1), "blue_cube": (0.1, 0.2, 0.85, 1)}
 CUBE_SIZE = 0.04
-CAMERAS = ("scene", "wrist")
+CAMERAS = DEFAULT_CAMERAS
 TABLE_TOP_Z = 0.0  # the arm base stands on the table top
 
 # Servo gains per joint kind. Armature models the reflected rotor inertia of a geared
@@ -277,7 +278,7 @@ class ArmRenderer:
         f = 0.5 * self.height / np.tan(fovy / 2)
         return np.array([[f, 0, (self.width - 1) / 2], [0, f, (self.height - 1) / 2], [0, 0, 1.0]])
 
-    def calibration(self, camera: str, ee_link: str = "tool0") -> PinholeCamera:
+    def calibration(self, camera: str, ee_link: str = DEFAULT_EE_LINK) -> PinholeCamera:
         """The camera as a calibrated pinhole (optical frame; world = robot base) for this render size:
         a world-fixed camera relative to the base, the wrist camera relative to ``ee_link``."""
         cam = self.model.camera(camera)

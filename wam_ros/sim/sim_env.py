@@ -17,6 +17,9 @@ from wam_ros.sim.mujoco_arm import MujocoArm
 from wam_ros.sim.reach_task import Episode, SuccessMonitor, TaskConfig, sample_episode
 from wam_ros.sim.trajectory_controller import TrajectoryController
 
+#: Seconds between servo target updates (ros2_control's update period; sim_robot_node's control_period).
+CONTROL_PERIOD = 0.002
+
 
 class SimEnv:
     def __init__(
@@ -24,7 +27,7 @@ class SimEnv:
         robot: RobotModel | None = None,
         seed: int = 0,
         task: TaskConfig | None = None,
-        control_period: float = 0.002,
+        control_period: float = CONTROL_PERIOD,
     ) -> None:
         self.robot = robot or RobotModel.load()
         self.arm = MujocoArm(self.robot)

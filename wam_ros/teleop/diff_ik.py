@@ -17,14 +17,19 @@ from wam_ros.robot.ik import dls_step
 from wam_ros.robot.model import RobotModel
 from wam_ros.teleop.limits import inner_limits
 
+#: Defaults (teleop_node's and keyboard_teleop's ik_damping, limit_margin, velocity_fraction).
+DAMPING = 0.05  # damped least squares lambda
+LIMIT_MARGIN = 0.05  # stay this far inside position limits [rad|m]
+VELOCITY_FRACTION = 0.5  # share of each joint's velocity limit teleop may use
+
 
 class DiffIK:
     def __init__(
         self,
         robot: RobotModel,
-        damping: float = 0.05,
-        limit_margin: float = 0.05,
-        velocity_fraction: float = 0.5,
+        damping: float = DAMPING,
+        limit_margin: float = LIMIT_MARGIN,
+        velocity_fraction: float = VELOCITY_FRACTION,
     ) -> None:
         """``velocity_fraction``: share of each joint's velocity limit teleop may use."""
         if damping <= 0 or limit_margin < 0 or not 0 < velocity_fraction <= 1:

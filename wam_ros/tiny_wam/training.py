@@ -31,7 +31,7 @@ from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
 from wam_ros.resources import DEFAULT_CHECKPOINT
-from wam_ros.robot.model import RobotModel, RobotModelError
+from wam_ros.robot.model import DEFAULT_EE_LINK, RobotModel, RobotModelError
 from wam_ros.tiny_wam.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from wam_ros.tiny_wam.color_permutation import permute_colors, random_permutation
 from wam_ros.tiny_wam.data import Normalization, collate, resize_frame
@@ -83,7 +83,7 @@ class TrainOptions:
     calibrations: dict[str, Path] = field(default_factory=dict)
     pointer_target_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m, base frame, from the final EE position
     urdf: Path | None = None  # the robot whose FK places the target (default: the bundled arm)
-    ee_link: str = "tool0"  # the frame a wrist camera's calibration is relative to
+    ee_link: str = DEFAULT_EE_LINK  # the frame a wrist camera's calibration is relative to
     device: str = DEVICE  # auto (CUDA when available) | cuda | cpu; under torchrun on CUDA: GPU LOCAL_RANK
 
 
