@@ -49,10 +49,11 @@ def _setup(context, *args, **kwargs):
 
 
 def generate_launch_description():
-    # In simulation the bridge drives the simulated controllers directly, on sim time.
+    # In simulation the bridge drives the simulated controllers directly (output empty: the graph's,
+    # jtc_topic), on sim time.
     return LaunchDescription(
         [
-            *declare_arguments(ARGS, overrides={"output": "jtc_topic", "use_sim_time": "true"}),
+            *declare_arguments(ARGS, overrides={"use_sim_time": "true"}),
             DeclareLaunchArgument(
                 "robot_state_publisher",
                 default_value="true",

@@ -83,7 +83,7 @@ def generate_launch_description():
                 default_value=LaunchConfiguration("simulated"),
                 description=COMMON_ARGUMENTS["use_sim_time"][1] + "; default: the value of simulated",
             ),
-            *declare_arguments(ARGS, overrides={"output": "jtc_topic"}),
+            *declare_arguments(ARGS),  # output empty: the graph's (jtc_topic, GRAPH_OUTPUT)
             *[
                 DeclareLaunchArgument(
                     name,

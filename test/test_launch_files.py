@@ -28,7 +28,6 @@ from launch_standin import load_launch_file, run_launch_file
 
 launch_standin.install()
 
-from launch.actions import DeclareLaunchArgument  # noqa: E402
 from launch_ros.actions import Node  # noqa: E402
 
 from wam_ros.apps.graph import GRAPHS, GraphOptions  # noqa: E402
@@ -160,6 +159,19 @@ def test_launch_arguments_reach_the_nodes():
     # The real-arm default is dry_run: nothing reaches a physical arm unless asked for.
     run = run_launch_file(LAUNCH / "robot.launch.py")
     assert _param(_by_name(run)["safety_bridge_node"][1], "output") == "dry_run"
+
+
+@pytest.mark.parametrize(("launch_file", "args", "output"), [
+    ("sim.launch.py", {}, "jtc_topic"),
+    ("teleop_collect.launch.py", {}, "jtc_topic"),
+    ("teleop_collect.launch.py", {"simulated": "false", "teleop_source": "joy"}, "jtc_topic"),
+    ("teleop_collect.launch.py", {"output": "dry_run"}, "dry_run"),
+])  # fmt: skip
+def test_bridge_output_defaults_to_the_graphs(launch_file, args, output):
+    """No launch file types an output default: the argument is GraphOptions' (empty), the graph resolves it."""
+    run = run_launch_file(LAUNCH / launch_file, args)
+    assert run.configurations["output"] == args.get("output", "")
+    assert _param(_by_name(run)["safety_bridge_node"][1], "output") == output
 
 
 @pytest.mark.parametrize(("launch_file", "graph", "args"), [
