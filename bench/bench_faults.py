@@ -77,7 +77,7 @@ def main() -> None:
     crashed = [r.name for r in results if any("died" in f for f in r.failures)]
     print(f"\n{len(results)} scenarios in {time.monotonic() - t0:.0f} s (load average {os.getloadavg()[0]:.1f}); "
           f"{len(bad)} with findings: {bad}; node crashes in {crashed or 'none'}; "
-          f"FAULTs nobody caused (D6): {len(spurious)} {spurious}; logs in {log_dir}")  # fmt: skip
+          f"FAULTs nobody caused (D6, tracking): {len(spurious)} {spurious}; logs in {log_dir}")  # fmt: skip
 
 
 if __name__ == "__main__":
