@@ -179,11 +179,13 @@ def judge(
     robot: RobotModel,
     t_end: float,
     node_time: bool = True,
+    armed: list[float] | None = None,
 ) -> Judgement:
     """Check every controller message: finite, in position limits, no jump, velocity/acceleration in limits.
 
     ``joint_states``: (wall receive time, positions, header stamp, wall send time); ``node_time``: the bridge runs on
-    simulation time (``use_sim_time``), so the reference is rebuilt on that clock."""
+    simulation time (``use_sim_time``), so the reference is rebuilt on that clock; ``armed``: wall times the
+    bridge reported ARMED (a new session starts from the measured state, not from the last output)."""
     names = robot.actuated_joints
     lim = limits_of(robot)
     res = Judgement(messages=len(msgs), holds=sum(m.is_hold for m in msgs))
@@ -224,7 +226,7 @@ def judge(
                               f"velocity limit allows (> {MAX_JUMP})")
     good = [m for m in msgs if m.names_ok and np.all(np.isfinite(m.positions)) and np.all(np.isfinite(m.times))]
     if any(m.stamp > 0 for m in good if not m.is_hold):
-        _judge_hermite(good, joint_states, robot, res)
+        _judge_hermite(good, joint_states, robot, res, armed or [])
     else:  # outputs stamped 0 (start on receipt), piecewise linear: the older bridge
         q0 = measured(msgs[0].t)
         _judge_linear(good, joint_states, robot, res, msgs[0].positions[0] if q0 is None else q0, t_end, node_time)
@@ -342,7 +344,7 @@ def hermite_peaks(knots: tuple[np.ndarray, np.ndarray, np.ndarray], first: int =
 
 
 def _judge_hermite(good: list[Sent], joint_states: list[tuple[float, np.ndarray, float, float]], robot: RobotModel,
-                   res: Judgement) -> None:  # fmt: skip
+                   res: Judgement, armed: list[float]) -> None:  # fmt: skip
     """Outputs stamped with the bridge clock, executed as cubic Hermite paths from the reference the controller
     follows at the stamp (the previous output at that time). Exact: no receive-time jitter enters."""
     names = robot.actuated_joints
@@ -365,6 +367,8 @@ def _judge_hermite(good: list[Sent], joint_states: list[tuple[float, np.ndarray,
             prev = (m, knots, False)
             continue
         live = prev is not None and prev[0].stamp > 0 and m.stamp <= prev[1][0][-1] + 0.05
+        if live and any(prev[0].t_recv < ta <= m.t_recv for ta in armed):
+            live = False  # (re-)armed in between: the bridge starts again from the measured state
         if live and (m.seq is None or prev[0].seq is None or m.seq == prev[0].seq + 1):
             q0, v0 = hermite_at(prev[1], m.stamp)
             # starting inside the previous output's uncertain first segment: this start is uncertain too
@@ -804,7 +808,8 @@ class Campaign:
         with p.lock:
             sent = list(p.sent[mark["sent"]:])
             js = list(p.js[max(mark["js"] - 50, 0):])
-        return judge(sent, js, self.robot, t_end if t_end is not None else time.time(), self.graph == "sim")
+            armed = [ts for ts, st in p.states if st == "ARMED"]
+        return judge(sent, js, self.robot, t_end if t_end is not None else time.time(), self.graph == "sim", armed)
 
     def first_hold_after(self, t: float, window: float) -> tuple[float | None, str]:
         """(ms, kind) to the first output after ``t`` that stops the arm: a hold, or the first output once the
@@ -1032,7 +1037,7 @@ def kill_policy(c: Campaign) -> Result:
     """The arm finishes the chunk, brakes after chunk_timeout and holds; the smoother says the policy is silent."""
     r, mark, t = _kill_or_stop(c, "expert_policy_node", "SIGKILL")
     p = c.probe
-    p.wait(lambda: False, HORIZON + CHUNK_TIMEOUT + 1.5)
+    p.wait(lambda: False, HORIZON + CHUNK_TIMEOUT + 3.0)
     rest = c.time_to_rest(t, time.time())
     r.hold_ms, r.hold_kind = (rest, "rest") if rest is not None else (None, "-")
     r.reason = c.reason_since(t, "policy", "chunk")
@@ -1119,11 +1124,10 @@ def stop_sim(c: Campaign) -> Result:
     r, mark, t = _kill_or_stop(c, "sim_robot_node", "SIGSTOP")
     p = c.probe
     p.wait(lambda: False, 2.0)
-    hold_ms, kind = c.first_hold_after(t, 2)
     c.signal("sim_robot_node", signal.SIGCONT)
     p.wait(lambda: p.js_fresh(), 10, 0.05)
     p.wait(lambda: False, 1.0)
-    r.hold_ms, r.hold_kind = hold_ms, kind
+    r.hold_ms, r.hold_kind = c.first_hold_after(t, 2)  # (a hold only after SIGCONT: > 2000 ms, over the bound)
     r.reason = c.reason_since(t, "joint_states", "stale")
     _finish(c, r, mark, t, (JS_TIMEOUT + SLACK) * 1e3)
     if not any(s.startswith("FAULT") for s in p.state_since(t)):
