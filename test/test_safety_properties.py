@@ -131,8 +131,10 @@ def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magn
                 # output begins with a stretch of the previous one, planned inside those)
                 if out.kind == "hold" or last is None or last.kind == "hold":
                     bounds = widened(out, lim)
-                # jerk may yield only where a position bound binds (the checker says so)
-                ratios = assert_output_safe(out, lim, jerk="jerk limit yielded" not in out.reason, bounds=bounds)
+                # jerk may yield only where a position bound binds (the checker says so), in this output or
+                # in the stretch of the previous one it begins with
+                yielded = [o.reason for o in (out, last) if o is not None and "jerk limit yielded" in o.reason]
+                ratios = assert_output_safe(out, lim, jerk=not yielded, bounds=bounds)
                 peaks.update({k: max(peaks.get(k, 0.0), v) for k, v in ratios.items()})
                 last = out
         if sup.state is SafetyState.DISARMED:

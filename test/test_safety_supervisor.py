@@ -41,7 +41,7 @@ def active(now: float = 10.0, **cfg) -> SafetySupervisor:
 
 
 def test_arming_needs_fresh_joint_states():
-    sup = make(joint_state_timeout=0.2)
+    sup = make(joint_state_hold_timeout=0.2, joint_state_timeout=0.5)
     r = sup.arm(1.0)
     assert not r.ok and "no joint_states" in r.message and sup.state is SafetyState.DISARMED
     js(sup, 1.0)
@@ -93,7 +93,7 @@ def test_command_timeout_stops_and_requires_a_new_start():
 
 
 def test_stale_joint_states_fault_and_hold_and_the_fault_latches():
-    sup = active(now=10.0, joint_state_timeout=0.2)
+    sup = active(now=10.0, joint_state_hold_timeout=0.1, joint_state_timeout=0.2)
     r = sup.tick(10.3)
     assert sup.state is SafetyState.FAULT and sup.label.startswith("FAULT(joint_states stale")
     assert r.outputs and r.outputs[0].kind == "hold"
@@ -238,7 +238,7 @@ def test_d2_owner_survives_a_watchdog_stop_but_not_a_fault():
 
 def test_d5_a_frozen_node_clock_cannot_blind_the_watchdogs():
     """use_sim_time with a stopped /clock: ``now`` stands still, the steady clock of arrival runs on."""
-    sup = make(command_timeout=0.3, joint_state_hold_timeout=0.15, joint_state_timeout=1.0)
+    sup = make(command_timeout=0.3, joint_state_hold_timeout=0.15, joint_state_timeout=1.0)  # (hold: not the default)
     sup.update_joint_state(JS_NAMES, np.append(Q, Q[-1]), None, 50.0, steady=1.0, stamp=50.0)
     assert sup.arm(50.0, steady=1.0).ok
     assert sup.command(cmd(), 50.0, A, steady=1.0).outputs and sup.state is SafetyState.ACTIVE
@@ -277,7 +277,9 @@ def test_d6_transient_staleness_holds_and_recovers_by_itself_only_a_long_outage_
     ramp_cmd = Trajectory(0.0, NAMES, [0.02, 0.04], np.vstack([Q + 0.002, Q + 0.004]))
     assert sup.command(ramp_cmd, 10.02, A).outputs
     r = sup.tick(10.2)  # joint states 0.2 s old (the old 0.2 s watchdog latched FAULT here)
-    assert sup.state is SafetyState.ARMED and r.outputs and r.outputs[0].kind in ("stop", "hold")
+    assert sup.state is SafetyState.ARMED
+    # a controlled stop: sent, or the last output comes to rest within handover_time already
+    assert (r.outputs and r.outputs[0].kind in ("stop", "hold")) or sup.output_end() < 10.2 + 0.05
     assert "holding: joint_states stale" in r.message and sup.holding_for_joint_states
     r = sup.command(cmd(0.004), 10.25, A)
     assert not r.ok and not r.outputs and "held back" in r.message

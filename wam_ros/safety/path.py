@@ -118,7 +118,7 @@ def plan(start: PathState, times: np.ndarray, targets: np.ndarray, lim: PathLimi
             yielded[k] |= y
             q, v, a = jl.advance(q, v, u, dt), u, (u - v) / dt
             qs[k, j], vs[k, j] = q, v
-        tails.append(jl.brake(q, v, a, max_step))
+        tails.append(jl.brake(q, v, a, max_step, dts[-1]))
     m = max(len(t[0]) for t in tails)
     if m == 0:
         return Plan(times, qs, vs, int(clamped.sum()), int(yielded.sum()))
@@ -256,7 +256,8 @@ class _JointLimits:
         # the bounds keep q inside; the clip only removes rounding
         return min(max(q + (v + u) * 0.5 * dt, min(self.lo, q)), max(self.hi, q))
 
-    def brake(self, q: float, v: float, a: float, step: float) -> tuple[list[float], list[float], int]:
+    def brake(self, q: float, v: float, a: float, step: float, last: float | None = None
+              ) -> tuple[list[float], list[float], int]:  # fmt: skip
         """Positions and velocities ``step`` apart that bring the joint to rest (empty if at rest).
 
         Discrete jerk-limited braking, ``s = j_max * step`` being the most the acceleration may
@@ -273,8 +274,11 @@ class _JointLimits:
         jerk = self.j < math.inf
         s = self.j * step if jerk else 2.0 * self.a
         n_soft = math.ceil(4.0 * (abs(v) / self.a + 2.0 * self.a / min(s, self.a) * step) / step) + 8
+        # at rest but still accelerating harder than the jerk limit lets it stop (over the segment that
+        # got it there): move on a little and land again
+        settled = self.j * min(step, last if last is not None else step) + 1e-12
         for i in range(n_soft + math.ceil(self.v / (self.a * step)) + 2):
-            if v == 0.0:
+            if v == 0.0 and (not jerk or abs(a) <= settled or (i > 0 and abs(a) <= s + 1e-12)):
                 break
             soft = i < n_soft
             lo, hi = max(a - s, -self.a), min(a + s, self.a)

@@ -60,7 +60,7 @@ class SafetyState(StrEnum):
 class SupervisorConfig:
     command_timeout: float = 0.3  # [s] ACTIVE without a command -> controlled stop
     # joint states older than this (steady clock of arrival) -> controlled stop, commands held until fresh
-    joint_state_hold_timeout: float = 0.15
+    joint_state_hold_timeout: float = 0.25
     joint_state_timeout: float = 1.0  # [s] older -> FAULT (a long outage); arming needs < hold timeout
     max_joint_state_skew: float = 0.5  # [s] joint states stamped further from the node clock are refused
     max_start_deviation: float = 0.1  # [rad|m] first command's first point vs measured position
@@ -180,6 +180,7 @@ class SafetySupervisor:
         self.owner: CommandSource | None = None  # this armed session's commander
         self.refused_sources: Counter[CommandSource] = Counter()  # other commanders refused this session
         self.last_joint_state_refusal = ""
+        self._refused_since_accepted = False  # the last refusal came after the last usable joint state
         self._events: list[Event] = []
         self._measured = _Measured()
         self._ref: _Reference | None = None
@@ -278,6 +279,7 @@ class SafetySupervisor:
             v = np.asarray(velocities, dtype=float)[order]
             v = np.where(np.isfinite(v), v, 0.0)
         self._measured = _Measured(q, v, self._steady)
+        self._refused_since_accepted = False
 
     def set_deadman(self, pressed: bool, now: float, steady: float | None = None) -> None:
         self._at(now, steady)
@@ -486,6 +488,8 @@ class SafetySupervisor:
         later = knots[knots >= now + h - 1e-9]
         if len(later):
             h = float(later[0] - now)
+        elif knots[-1] > now + 1e-9:  # it comes to rest sooner: the stretch ends there, at rest
+            h = float(knots[-1] - now)
         end = self._ref.sample(now + h)
         inside = (knots > now + 1e-9) & (knots < now + h - 1e-9)
         times = np.concatenate([[0.0], knots[inside] - now, [h]])
@@ -507,10 +511,10 @@ class SafetySupervisor:
                now: float) -> Output:  # fmt: skip
         """Emit ``traj`` (planned from the end of ``stretch``) preceded by ``stretch``."""
         h = float(stretch.times[-1])
-        vel = traj.velocities if traj.velocities is not None else np.zeros_like(traj.positions)
+        assert traj.velocities is not None
         joined = Trajectory(
-            now, traj.joint_names, np.concatenate([stretch.times[1:], h + traj.times]),
-            np.vstack([stretch.positions[1:], traj.positions]), np.vstack([stretch.velocities[1:], vel]),
+            now, self._names, np.concatenate([stretch.times[1:], h + traj.times]),
+            np.vstack([stretch.positions[1:], traj.positions]), np.vstack([stretch.velocities[1:], traj.velocities]),
         )  # fmt: skip
         out = self._emit(kind, joined, start[0], start[1], reason, now, start[2])
         self._committed = now + h
@@ -584,11 +588,11 @@ class SafetySupervisor:
             if np.all(np.abs(stretch.velocities) < 1e-9):
                 outputs = self._hold(now, reason)
             else:
-                traj, note = self.checker.stop(end[0], end[1], now + float(stretch.times[-1]), end[2])
-                if traj.num_points == 1:  # at rest at the end of the stretch: nothing to brake
-                    traj = Trajectory(traj.stamp, traj.joint_names, traj.times, traj.positions,
-                                      np.zeros_like(traj.positions))  # fmt: skip
-                outputs = (self._after("stop", stretch, start, traj, f"{reason}; {note}" if note else reason, now),)
+                # else the last output comes to rest within the stretch: it is the stop already
+                if np.any(end[1]):
+                    traj, note = self.checker.stop(end[0], end[1], now + float(stretch.times[-1]), end[2])
+                    outputs = (self._after("stop", stretch, start, traj, f"{reason}; {note}" if note else reason,
+                                           now),)  # fmt: skip
         self._transition(to, reason, now, level="warn")
         return Reply(True, reason, outputs)
 
@@ -605,8 +609,8 @@ class SafetySupervisor:
             why = "no joint_states received"
         else:
             why = f"joint_states stale ({self.joint_state_age(self._steady):.3f}s old)"
-        if self.last_joint_state_refusal:
-            why += f"; last refused: {self.last_joint_state_refusal}"
+        if self._refused_since_accepted:
+            why += f"; since then refused: {self.last_joint_state_refusal}"
         return why
 
     def _watch_joint_states(self, now: float) -> Reply | None:
@@ -635,6 +639,7 @@ class SafetySupervisor:
 
     def _refuse_joint_state(self, reason: str, now: float) -> None:
         self.last_joint_state_refusal = reason
+        self._refused_since_accepted = True
         self.counts["joint_states_refused"] += 1
         self._event("warn", reason, now, True, key="joint_states")
 
