@@ -965,7 +965,9 @@ def _uncaused(state: str, scenario_name: str) -> bool:
     if state.startswith("FAULT(joint_states stale"):
         return " sim" not in scenario_name
     if state.startswith("FAULT(first point") and "from the measured position" in state:
-        return not scenario_name.startswith("command:") and scenario_name not in ("second commander", "flood commands")
+        if scenario_name.startswith("command: "):  # only a bad command the bridge must fault on may cause it
+            return COMMAND_OUTCOME.get(scenario_name[len("command: "):]) != "fault"
+        return scenario_name not in ("second commander", "flood commands")
     return False
 
 
@@ -1015,6 +1017,7 @@ COMMAND_TIMEOUT = 0.3  # s, config/safety_bridge_node.yaml
 JS_TIMEOUT = 0.2  # s
 CHUNK_TIMEOUT = 2.0  # s, config/chunk_smoother_node.yaml
 HORIZON = 1.6  # s, expert chunk (16 x 0.1 s)
+BRAKE = 1.0  # s: the smoother's braking to rest after chunk_timeout, and the arm settling
 NICK = {"expert_policy_node": "policy", "chunk_smoother_node": "smoother", "sim_robot_node": "sim"}
 
 
@@ -1041,7 +1044,7 @@ def kill_policy(c: Campaign) -> Result:
     rest = c.time_to_rest(t, time.time())
     r.hold_ms, r.hold_kind = (rest, "rest") if rest is not None else (None, "-")
     r.reason = c.reason_since(t, "policy", "chunk")
-    _finish(c, r, mark, t, c.watchdog_bound_ms(HORIZON + CHUNK_TIMEOUT, t))
+    _finish(c, r, mark, t, c.watchdog_bound_ms(HORIZON + CHUNK_TIMEOUT + BRAKE, t))
     if not any(lvl >= 1 and ("policy" in msg.lower() or "chunk" in msg.lower())
                for _, name, lvl, msg, _v in p.diag_since(t) if "smoother" in name):  # fmt: skip
         r.fail("no WARN/ERROR on /diagnostics saying the policy is silent")
