@@ -208,10 +208,11 @@ def judge(
             continue
         if m.times[0] <= 0 or np.any(np.diff(m.times) <= 0):
             res.violations.append(f"non-increasing times sent: {m.times.tolist()}")
-        lo, hi = m.positions < lim["lower"] - 1e-9, m.positions > lim["upper"] + 1e-9
+        lo, hi = m.positions < lim["lower"] - 1e-7, m.positions > lim["upper"] + 1e-7
         if lo.any() or hi.any():
-            j = int(np.argwhere(lo | hi)[0, 1])
-            res.violations.append(f"{names[j]} commanded outside its URDF limits")
+            k, j = (int(x) for x in np.argwhere(lo | hi)[0])
+            res.violations.append(f"{names[j]} commanded to {m.positions[k, j]:.6f}, outside its URDF limits "
+                                  f"[{lim['lower'][j]}, {lim['upper'][j]}] ({'hold' if m.is_hold else 'output'})")
         if not m.is_hold:
             # beyond what the velocity limit allows by the first point (the bridge's own tracking rule), against
             # the joint states the bridge may have used (up to JS_AGE old); arm joints only (the gripper may be
