@@ -323,11 +323,13 @@ def test_killed_commander_leads_to_a_hold_within_command_timeout(system):
         t_kill = time.monotonic()
         cmd.wait(5)
         t_armed = system.wait_state("ARMED", timeout=3)
-        holds = [t for t, m in system.ctrl if t > t_kill and len(m.points) == 1]
-        assert holds, "no hold after the commander died"
-        print(f"\nSIGKILL of the commander -> hold on {CTRL}: {(holds[0] - t_kill) * 1e3:.0f} ms "
+        # the controlled stop: a hold, a braking path, or nothing more when the last output already comes to
+        # rest within handover_time (every output ends at rest)
+        stops = [t for t, m in system.ctrl if t > t_kill]
+        print(f"\nSIGKILL of the commander -> ARMED after {(t_armed - t_kill) * 1e3:.0f} ms, stop/hold on {CTRL} "
+              f"{'after %.0f ms' % ((stops[0] - t_kill) * 1e3) if stops else 'not needed'} "
               f"(command_timeout {TIMEOUT * 1e3:.0f} ms)")  # fmt: skip
-        assert holds[0] - t_kill < TIMEOUT + SCHEDULING_SLACK
+        assert not stops or stops[0] - t_kill < TIMEOUT + SCHEDULING_SLACK
         assert t_armed - t_kill < TIMEOUT + SCHEDULING_SLACK
         time.sleep(0.3)
         assert _settled(system) < 2e-3

@@ -114,10 +114,12 @@ def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magn
             sup.set_deadman(rng.integers(10) > 0, now)
         replies = [sup.tick(now)]
         if sup.state is SafetyState.FAULT and rng.integers(5) and sup.reset(now).ok:
-            last = None  # re-arming starts from the measured state
-            replies.append(sup.arm(now))
+            replies += [None, sup.arm(now)]  # None: the session restarts here, from the measured state
         replies.append(sup.command(make_command(spec, now, q, magnitudes), now))
         for reply in replies:
+            if reply is None:
+                last = None
+                continue
             for out in reply.outputs:
                 if out.kind != "hold" and last is not None:
                     # continuity: a new path starts where the previous one is now, as the controller executes it
