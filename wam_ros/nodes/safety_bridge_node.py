@@ -138,6 +138,7 @@ class SafetyBridgeNode(GuardedLifecycleNode):
             prismatic_margin=p["prismatic_margin"],
             velocity_scale=p["velocity_scale"],
             acceleration_scale=p["acceleration_scale"],
+            jerk_scale=p["jerk_scale"],
             velocity_reject_ratio=p["velocity_reject_ratio"],
             max_tracking_error=p["max_tracking_error"],
             min_point_spacing=p["min_point_spacing"],

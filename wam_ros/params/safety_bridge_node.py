@@ -76,6 +76,9 @@ PARAMS: list[Param] = [
     Param("velocity_scale", _S.velocity_scale, "fraction of the URDF velocity limits allowed", range=(0.01, 1.0)),
     Param("acceleration_scale", _S.acceleration_scale, "fraction of the acceleration limits allowed",
           range=(0.01, 1.0)),
+    Param("jerk_scale", _S.jerk_scale, "the bridge's jerk bound as a multiple of joint_limits.yaml's (x "
+          "acceleration_scale); headroom over the smoother's jerk-limited stream, acceleration stays hard",
+          range=(1.0, 100.0)),
     Param("velocity_reject_ratio", _S.velocity_reject_ratio, "requested/allowed velocity above this -> reject + FAULT",
           range=(1.0, 100.0)),
     Param("min_point_spacing", _S.min_point_spacing, "s: minimum spacing of output points (and hold time)",
