@@ -372,10 +372,7 @@ def _same(a: object, b: object) -> bool:
 #: Second copies that remain in modules outside this change, each to be folded into its definition
 #: (the core object's default becomes the definition, or takes it from there). Listed so that any NEW
 #: copy fails; an entry that is no longer a copy fails too, so the list only shrinks.
-KNOWN_COPIES = {
-    # one line in wam_ros/params/safety_bridge_node.py (the safety bridge's own area): take JoyMapping.deadman_button
-    "safety_bridge_node.deadman_button": "teleop/joy_mapping.py JoyMapping",
-}
+KNOWN_COPIES: dict[str, str] = {}
 
 
 def _referring_definitions() -> set[tuple[str, str]]:

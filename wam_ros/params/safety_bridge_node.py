@@ -12,6 +12,7 @@ from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.safety.checks import SafetyConfig
 from wam_ros.safety.goal_delivery import DeliveryConfig
 from wam_ros.safety.supervisor import SupervisorConfig
+from wam_ros.teleop.joy_mapping import BUTTON_RANGE, JoyMapping
 
 #: ``output`` -> the controller commanded when ``controller`` is empty.
 DEFAULT_CONTROLLER = {"jtc_topic": "arm_controller", "jtc_action": "arm_controller",
@@ -48,7 +49,8 @@ PARAMS: list[Param] = [
     Param("safety_state_topic", "/wam/safety_state", "output: std_msgs/String, latched"),
     Param("deadman", DEADMAN_MODES[0], "deadman input for teleop", choices=DEADMAN_MODES),
     Param("deadman_topic", "/wam/deadman", "std_msgs/Bool (deadman=bool) or sensor_msgs/Joy (deadman=joy)"),
-    Param("deadman_button", 4, "Joy button index that must be held (deadman=joy)", range=(0, 63)),
+    Param("deadman_button", JoyMapping.deadman_button, "Joy button index that must be held (deadman=joy)",
+          range=BUTTON_RANGE),
     Param("deadman_timeout", _V.deadman_timeout, "s: deadman heartbeat older than this counts as released",
           range=(0.01, 5.0)),
     Param("output_rate", _V.max_output_rate, "Hz: watchdog tick, forward-output sampling, max command output rate",

@@ -12,7 +12,7 @@ from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.sim.scripted_expert import DEFAULT_PERIOD, DEFAULT_SPEED
 from wam_ros.teleop.diff_ik import DAMPING, LIMIT_MARGIN, VELOCITY_FRACTION
-from wam_ros.teleop.joy_mapping import JoyMapping
+from wam_ros.teleop.joy_mapping import BUTTON_RANGE, JoyMapping
 
 SOURCES = ("leader_arm", "joy", "expert")
 
@@ -40,7 +40,7 @@ PARAMS: list[Param] = [
     Param("max_linear", JoyMapping.max_linear, "max end-effector speed [m/s]", range=(0.001, 1.0), dynamic=True),
     Param("max_angular", JoyMapping.max_angular, "max end-effector angular speed [rad/s]", range=(0.01, 3.0),
           dynamic=True),
-    Param("deadman_button", JoyMapping.deadman_button, "Joy button that must be held", range=(0, 64)),
+    Param("deadman_button", JoyMapping.deadman_button, "Joy button that must be held", range=BUTTON_RANGE),
     Param("gripper_open_button", JoyMapping.gripper_open_button, "Joy button opening the gripper (-1: none)",
           range=(-1, 64)),
     Param("gripper_close_button", JoyMapping.gripper_close_button, "Joy button closing the gripper (-1: none)",

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Valid sensor_msgs/Joy button indices (the deadman button of teleop_node and the safety bridge).
+BUTTON_RANGE = (0, 63)
+
 
 class JoyMappingError(ValueError):
     """A Joy mapping setting is inconsistent; the message names it."""
