@@ -30,7 +30,8 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -150,6 +151,108 @@ class _Episode:
     @property
     def length(self) -> int:
         return len(self.states)
+
+
+def tasks_with(tasks: Sequence[str], task: str) -> tuple[list[str], int]:
+    """The task list after recording ``task`` (appended when new) and its index; a copy, because the writer's own
+    list may change only once the commit is done."""
+    tasks = list(tasks)
+    if task not in tasks:
+        tasks.append(task)
+    return tasks, tasks.index(task)
+
+
+@dataclass(frozen=True)
+class EpisodeFrames:
+    """The numeric columns of one episode, computed once: the data parquet and the per-episode stats share them."""
+
+    episode_index: int
+    start: int  # global index of the episode's first frame
+    task_index: int
+    states: np.ndarray
+    actions: np.ndarray
+    stamps: np.ndarray  # the recorder's clock (float64)
+    timestamps: np.ndarray  # frame_index / fps (float32), what LeRobot seeks videos by
+    frame_index: np.ndarray
+
+    @classmethod
+    def of(cls, ep: _Episode, episode_index: int, start: int, task_index: int, fps: int) -> EpisodeFrames:
+        frame_index = np.arange(ep.length, dtype=np.int64)
+        return cls(
+            episode_index=episode_index,
+            start=start,
+            task_index=task_index,
+            states=np.stack(ep.states),
+            actions=np.stack(ep.actions),
+            stamps=np.array(ep.stamps),
+            timestamps=(frame_index / fps).astype(np.float32),
+            frame_index=frame_index,
+        )
+
+    @property
+    def length(self) -> int:
+        return len(self.frame_index)
+
+    def table(self, schema: pa.Schema) -> pa.Table:
+        """The episode's rows of the data parquet, in ``schema`` (the dataset's ``data_schema``)."""
+        n, start = self.length, self.start
+        return pa.Table.from_arrays(
+            [
+                fixed_list_array(self.states, pa.float32()),
+                fixed_list_array(self.actions, pa.float32()),
+                pa.array(self.stamps, pa.float64()),
+                pa.array(self.timestamps, pa.float32()),
+                pa.array(self.frame_index),
+                pa.array(np.full(n, self.episode_index, np.int64)),
+                pa.array(np.arange(start, start + n, dtype=np.int64)),
+                pa.array(np.full(n, self.task_index, np.int64)),
+            ],
+            schema=schema,
+        )
+
+    def numeric(self) -> dict[str, np.ndarray]:
+        """Every non-video feature's values, by feature name (what the per-episode stats are taken over)."""
+        n, start = self.length, self.start
+        return {
+            STATE_KEY: self.states,
+            ACTION_KEY: self.actions,
+            STAMP_KEY: self.stamps,
+            "timestamp": self.timestamps,
+            "frame_index": self.frame_index,
+            "episode_index": np.full(n, self.episode_index),
+            "index": np.arange(start, start + n),
+            "task_index": np.full(n, self.task_index),
+        }
+
+
+@dataclass(frozen=True)
+class FileAddress:
+    """Which chunk/file an episode is appended to; ``rolled`` when the current file was full and this is the next
+    one (so the episode starts the file, like the very first episode does)."""
+
+    chunk: int
+    file: int
+    rel: str
+    rolled: bool
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One staged file of the commit: the (temp or staged, final) rename and the episodes-row columns locating it."""
+
+    rename: tuple[str, str]
+    columns: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PreparedCommit:
+    """A commit whose files are all written as temp files: the renames to journal, and what the writer's
+    episodes/info/tasks become once they are applied (kept apart so a failed commit changes nothing)."""
+
+    renames: list[tuple[str, str]]
+    row: dict[str, Any]
+    info: dict[str, Any]
+    tasks: list[str]
 
 
 class LeRobotDatasetWriter:
@@ -281,25 +384,25 @@ class LeRobotDatasetWriter:
             for cam, enc in ep.encoders.items():
                 enc.close()
                 self._close_synced(ep.files[cam])
-            renames, row, info, tasks = self._prepare_commit(ep, written)
-            self._write_journal(renames)
+            commit = self._prepare_commit(ep, written)
+            self._write_journal(commit.renames)
         except OSError as exc:
             for p in written:
                 p.unlink(missing_ok=True)
             raise self._fail(exc, f"saving episode {self.num_episodes}") from exc
         try:
-            self._apply_journal(renames)
+            self._apply_journal(commit.renames)
         except OSError as exc:
             self._episode = None
             self.failed = DatasetError(
-                f"episode {row['episode_index']} commit interrupted ({exc}); it is completed on next open"
+                f"episode {commit.row['episode_index']} commit interrupted ({exc}); it is completed on next open"
             )
             raise self.failed from exc
-        self.episodes.append(row)
-        self.info, self.tasks = info, tasks
+        self.episodes.append(commit.row)
+        self.info, self.tasks = commit.info, commit.tasks
         self._episode = None
         shutil.rmtree(ep.staging, ignore_errors=True)
-        return row
+        return commit.row
 
     def close(self) -> None:
         """Discard an unsaved episode (a closed writer never commits half an episode) and unlock."""
@@ -322,137 +425,131 @@ class LeRobotDatasetWriter:
         return f
 
     # ------------------------------------------------------------------ commit
-    def _prepare_commit(
-        self, ep: _Episode, written: list[Path]
-    ) -> tuple[list[tuple[str, str]], dict[str, Any], dict[str, Any], list[str]]:
-        """Write every file the commit changes as a temp file (listed in ``written``); return the renames."""
-        fps = self.spec.fps
-        n = ep.length
-        ep_idx = len(self.episodes)
-        start = self.num_frames
+    def _prepare_commit(self, ep: _Episode, written: list[Path]) -> PreparedCommit:
+        """Write every file the commit changes as a temp file (listed in ``written``); return the renames.
+
+        Nothing here touches a file LeRobot reads: the renames only happen once they are journalled.
+        """
         prev = self.episodes[-1] if self.episodes else None
+        tasks, task_index = tasks_with(self.tasks, ep.task)
+        frames = EpisodeFrames.of(ep, len(self.episodes), self.num_frames, task_index, self.spec.fps)
+        start, n = frames.start, frames.length
+        row: dict[str, Any] = {"episode_index": frames.episode_index, "tasks": [ep.task], "length": n}
 
-        tasks = list(self.tasks)
-        if ep.task not in tasks:
-            tasks.append(ep.task)
-        task_index = tasks.index(ep.task)
-
-        states, actions = np.stack(ep.states), np.stack(ep.actions)
-        frame_index = np.arange(n, dtype=np.int64)
-        timestamps = (frame_index / fps).astype(np.float32)
-        stamps = np.array(ep.stamps)
-        schema = data_schema(self.spec)
-        table = pa.Table.from_arrays(
-            [
-                fixed_list_array(states, pa.float32()),
-                fixed_list_array(actions, pa.float32()),
-                pa.array(stamps, pa.float64()),
-                pa.array(timestamps, pa.float32()),
-                pa.array(frame_index),
-                pa.array(np.full(n, ep_idx, np.int64)),
-                pa.array(np.arange(start, start + n, dtype=np.int64)),
-                pa.array(np.full(n, task_index, np.int64)),
-            ],
-            schema=schema,
-        )
-        row: dict[str, Any] = {"episode_index": ep_idx, "tasks": [ep.task], "length": n}
-
-        # data parquet: append to the current file unless it is full
-        chunk, file = (prev["data/chunk_index"], prev["data/file_index"]) if prev else (0, 0)
-        rel = DATA_PATH.format(chunk_index=chunk, file_index=file)
-        limit = float(self.info["data_files_size_in_mb"]) * MB
-        if prev and (self.root / rel).stat().st_size >= limit:
-            chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
-            rel = DATA_PATH.format(chunk_index=chunk, file_index=file)
-        if (self.root / rel).exists():
-            table = pa.concat_tables([self._read_data_file(rel, schema), table])
-        tmp = self._tmp_path(rel)
-        written.append(self.root / tmp)
-        with self.io.open_write(self.root / tmp) as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        data_rename = (tmp, rel)
-        video_renames = []
-        row.update({"data/chunk_index": chunk, "data/file_index": file})
+        data = self._stage_data_file(frames, prev, written)
+        row.update(data.columns)
         row.update({"dataset_from_index": start, "dataset_to_index": start + n})
+        videos = [self._stage_video(ep, cam, prev, written) for cam in self.spec.cameras]
+        for placed in videos:
+            row.update(placed.columns)
+        row.update(self._episode_stats_columns(ep, frames))
+        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
 
-        # videos: remux-append the staged episode to each camera's current file
-        vlimit = float(self.info["video_files_size_in_mb"]) * MB
-        for cam in self.spec.cameras:
-            key = video_key(cam)
-            staged = ep.staging / f"{cam}.mp4"
-            if prev:
-                chunk, file = prev[f"videos/{key}/chunk_index"], prev[f"videos/{key}/file_index"]
-                frames_before = round(prev[f"videos/{key}/to_timestamp"] * fps)
-            else:
-                chunk, file, frames_before = 0, 0, 0
-            rel = VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-            if prev and (self.root / rel).stat().st_size >= vlimit:
-                chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
-                rel = VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
-                frames_before = 0
-            (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
-            if frames_before == 0:
-                video_renames.append((str(staged.relative_to(self.root)), rel))  # a new file: just move it
-            else:
-                tmp = self._tmp_path(rel)
-                written.append(self.root / tmp)
-                with self.io.open_write(self.root / tmp) as f:
-                    video.concatenate([self.root / rel, staged], f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                video_renames.append((tmp, rel))
-            row.update(
-                {
-                    f"videos/{key}/chunk_index": chunk,
-                    f"videos/{key}/file_index": file,
-                    f"videos/{key}/from_timestamp": frames_before / fps,
-                    f"videos/{key}/to_timestamp": (frames_before + n) / fps,
-                }
-            )
-        # per-episode stats (LeRobot 0.6: min/max/mean/std/count/q01..q99), flattened like its episodes parquet,
-        # in info.json's feature order, then the episodes file's own address (LeRobot's column order)
-        numeric = {
-            STATE_KEY: states,
-            ACTION_KEY: actions,
-            STAMP_KEY: stamps,
-            "timestamp": timestamps,
-            "frame_index": frame_index,
-            "episode_index": np.full(n, ep_idx),
-            "index": np.arange(start, start + n),
-            "task_index": np.full(n, task_index),
+        info = self._info_after(frames.episode_index + 1, start + n, len(tasks))
+        meta_renames = self._stage_metadata([*self.episodes, row], tasks, info, written)
+        return PreparedCommit([*(v.rename for v in videos), data.rename, *meta_renames], row, info, tasks)
+
+    def _append_address(
+        self, path_of: Callable[[int, int], str], current: tuple[int, int] | None, size_key: str
+    ) -> FileAddress:
+        """The file an episode is appended to: the current one until it reaches its size limit (``size_key`` in
+        info.json, in MB), then the next; the first episode starts at chunk 0 file 0."""
+        chunk, file = current if current is not None else (0, 0)
+        rel = path_of(chunk, file)
+        limit = float(self.info[size_key]) * MB
+        if current is not None and (self.root / rel).stat().st_size >= limit:
+            chunk, file = next_chunk_file(chunk, file, self.info["chunks_size"])
+            return FileAddress(chunk, file, path_of(chunk, file), rolled=True)
+        return FileAddress(chunk, file, rel, rolled=False)
+
+    def _stage_data_file(self, frames: EpisodeFrames, prev: dict[str, Any] | None, written: list[Path]) -> Placement:
+        """Write the data parquet the episode goes to (existing rows + the episode's) as a temp file: parquet
+        cannot be appended in place, so the file is rewritten whole and swapped in by the commit."""
+        schema = data_schema(self.spec)
+        table = frames.table(schema)
+        current = (prev["data/chunk_index"], prev["data/file_index"]) if prev else None
+        at = self._append_address(
+            lambda c, f: DATA_PATH.format(chunk_index=c, file_index=f), current, "data_files_size_in_mb"
+        )
+        if (self.root / at.rel).exists():
+            table = pa.concat_tables([self._read_data_file(at.rel, schema), table])
+        tmp = self._tmp_write_listed(at.rel, lambda f: pq.write_table(table, f), written)
+        return Placement((tmp, at.rel), {"data/chunk_index": at.chunk, "data/file_index": at.file})
+
+    def _stage_video(self, ep: _Episode, cam: str, prev: dict[str, Any] | None, written: list[Path]) -> Placement:
+        """Place the staged video of ``cam``: moved as is when it starts a file, else remuxed onto the end of the
+        camera's current file as a temp file (no re-encode). Its row columns say where the episode's frames lie."""
+        fps = self.spec.fps
+        key = video_key(cam)
+        staged = ep.staging / f"{cam}.mp4"
+        if prev:
+            current: tuple[int, int] | None = (prev[f"videos/{key}/chunk_index"], prev[f"videos/{key}/file_index"])
+            frames_before = round(prev[f"videos/{key}/to_timestamp"] * fps)
+        else:
+            current, frames_before = None, 0
+        at = self._append_address(
+            lambda c, f: VIDEO_PATH.format(video_key=key, chunk_index=c, file_index=f),
+            current,
+            "video_files_size_in_mb",
+        )
+        if at.rolled:
+            frames_before = 0
+        (self.root / at.rel).parent.mkdir(parents=True, exist_ok=True)
+        if frames_before == 0:
+            rename = (str(staged.relative_to(self.root)), at.rel)  # a new file: just move it
+        else:
+            existing = self.root / at.rel
+            tmp = self._tmp_write_listed(at.rel, lambda f: video.concatenate([existing, staged], f), written)
+            rename = (tmp, at.rel)
+        columns = {
+            f"videos/{key}/chunk_index": at.chunk,
+            f"videos/{key}/file_index": at.file,
+            f"videos/{key}/from_timestamp": frames_before / fps,
+            f"videos/{key}/to_timestamp": (frames_before + ep.length) / fps,
         }
+        return Placement(rename, columns)
+
+    def _episode_stats_columns(self, ep: _Episode, frames: EpisodeFrames) -> dict[str, Any]:
+        """Per-episode stats (LeRobot 0.6: min/max/mean/std/count/q01..q99), flattened like its episodes parquet,
+        in info.json's feature order: the global stats are aggregated from these rows, never from the frames."""
+        numeric = frames.numeric()
         cams = {video_key(c): c for c in self.spec.cameras}
         ep_stats = {
             key: ep.image_stats[cams[key]].result() if key in cams else feature_stats(numeric[key])
             for key in self.info["features"]
         }
-        row.update(episode_stats_columns(ep_stats))
-        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0})
+        return episode_stats_columns(ep_stats)
 
-        rows = [*self.episodes, row]
-        episodes_rel = EPISODES_PATH.format(chunk_index=0, file_index=0)
-        meta_renames = [(self._tmp_write_table(episodes_rel, episodes_table(rows)), episodes_rel)]
-        written.append(self.root / meta_renames[-1][0])
-        if len(tasks) != len(self.tasks):
-            meta_renames.append((self._tmp_write_table(TASKS_PATH, tasks_table(tasks)), TASKS_PATH))
-            written.append(self.root / meta_renames[-1][0])
-        global_stats = aggregate_stats([stats_from_episode_row(r) for r in rows])
-        meta_renames.append(
-            (self._tmp_write_bytes(STATS_PATH, json.dumps(stats_to_json(global_stats), indent=4).encode()), STATS_PATH)
-        )
-        written.append(self.root / meta_renames[-1][0])
+    def _info_after(self, total_episodes: int, total_frames: int, total_tasks: int) -> dict[str, Any]:
+        """info.json as it will be after the commit (a copy: ``self.info`` changes only once the commit is done)."""
         info = dict(self.info)
         info.update(
-            total_episodes=ep_idx + 1,
-            total_frames=start + n,
-            total_tasks=len(tasks),
-            splits={"train": f"0:{ep_idx + 1}"},
+            total_episodes=total_episodes,
+            total_frames=total_frames,
+            total_tasks=total_tasks,
+            splits={"train": f"0:{total_episodes}"},
         )
-        meta_renames.append((self._tmp_write_bytes(INFO_PATH, json.dumps(info, indent=4).encode()), INFO_PATH))
-        written.append(self.root / meta_renames[-1][0])
-        return [*video_renames, data_rename, *meta_renames], row, info, tasks
+        return info
+
+    def _stage_metadata(
+        self, rows: list[dict[str, Any]], tasks: list[str], info: dict[str, Any], written: list[Path]
+    ) -> list[tuple[str, str]]:
+        """Write the episodes, tasks (only when a task is new), stats and info metadata as temp files; the renames
+        end with info.json, which LeRobot reads first, so the dataset changes only once everything else is there."""
+        episodes_rel = EPISODES_PATH.format(chunk_index=0, file_index=0)
+        renames = [(self._tmp_write_table(episodes_rel, episodes_table(rows)), episodes_rel)]
+        written.append(self.root / renames[-1][0])
+        if len(tasks) != len(self.tasks):
+            renames.append((self._tmp_write_table(TASKS_PATH, tasks_table(tasks)), TASKS_PATH))
+            written.append(self.root / renames[-1][0])
+        global_stats = aggregate_stats([stats_from_episode_row(r) for r in rows])
+        renames.append(
+            (self._tmp_write_bytes(STATS_PATH, json.dumps(stats_to_json(global_stats), indent=4).encode()), STATS_PATH)
+        )
+        written.append(self.root / renames[-1][0])
+        renames.append((self._tmp_write_bytes(INFO_PATH, json.dumps(info, indent=4).encode()), INFO_PATH))
+        written.append(self.root / renames[-1][0])
+        return renames
 
     def _write_journal(self, renames: list[tuple[str, str]]) -> None:
         """Make the commit durable: after this, recover() completes it whatever happens."""
@@ -495,6 +592,17 @@ class LeRobotDatasetWriter:
         except OSError:
             (self.root / tmp).unlink(missing_ok=True)
             raise
+        return tmp
+
+    def _tmp_write_listed(self, rel: str, write: Callable[[BinaryIO], object], written: list[Path]) -> str:
+        """Write a temp sibling of ``rel``, fsynced, listed in ``written`` before it is created (the caller
+        removes everything listed when the commit fails, a half-written file included)."""
+        tmp = self._tmp_path(rel)
+        written.append(self.root / tmp)
+        with self.io.open_write(self.root / tmp) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         return tmp
 
     def _tmp_write_bytes(self, rel: str, data: bytes) -> str:
