@@ -263,6 +263,19 @@ def _with_nan(pos: np.ndarray, i: int, j: int) -> np.ndarray:
     return pos
 
 
+def _with_value(pos: np.ndarray, i: int, j: int, value: float) -> np.ndarray:
+    pos = pos.copy()
+    pos[i, j] = value
+    return pos
+
+
+def test_targets_slightly_outside_the_limits_are_clipped_not_refused():
+    s = smoother(q0=wave(0.0)[0])
+    c = chunk(0.3)
+    c = Trajectory(c.stamp, NAMES, c.times, _with_value(c.positions, 1, 0, ROBOT.limits()["upper"][0] + 0.2))
+    assert s.add_chunk(c, 0.6).accepted and s.stats()["chunks_rejected"] == 0
+
+
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
@@ -275,6 +288,8 @@ def _with_nan(pos: np.ndarray, i: int, j: int) -> np.ndarray:
         (lambda: chunk(0.2), "out of order"),
         (lambda: chunk(-3.0), "too old"),
         (lambda: chunk(5.0), "from the future"),
+        (lambda: Trajectory(0.5, NAMES, chunk(0.5).times, _with_value(chunk(0.5).positions, 2, 4, 1e6)),
+         "out of range: point 2 of joint5 is 1e+06"),
     ],
 )
 def test_bad_chunks_are_rejected_with_a_reason_and_change_nothing(make, needle):
@@ -466,9 +481,12 @@ def test_commands_have_no_point_in_the_past_for_the_safety_bridge():
     about once a second: the first point (the current reference, time_from_start 0, stamped at the tick
     before the publish time) was always in the past at the bridge. The bridge's own core judges a normal
     stream here, delivered 0-8 ms after publishing to an arm that follows."""
+    from wam_ros.params import by_name
+    from wam_ros.params.chunk_smoother_node import PARAMS
     from wam_ros.safety.checks import SafetyChecker, SafetyConfig
     from wam_ros.safety.supervisor import SafetySupervisor
 
+    lead = by_name(PARAMS)["command_lead"].default  # as the node sends them
     sup = SafetySupervisor(SafetyChecker(ROBOT, SafetyConfig(), NAMES))
     s = smoother("rtc_blend")
     rng = np.random.default_rng(3)
@@ -485,7 +503,7 @@ def test_commands_have_no_point_in_the_past_for_the_safety_bridge():
         cmd = s.step(publish)
         arrival = publish + rng.uniform(0.0, 0.008)
         sup.update_joint_state(NAMES, cmd.positions, cmd.velocities, arrival)  # the arm follows
-        replies.append(sup.command(s.lookahead(6, 0.02, now=publish), arrival))
+        replies.append(sup.command(s.lookahead(6, 0.02, now=publish, lead=lead), arrival))
         sup.tick(arrival)
         k += 1
     events = [e.message for e in sup.drain_events()]

@@ -319,6 +319,8 @@ class ChunkSmoother:
             return ChunkVerdict(
                 False, f"before restart: observed at {chunk.stamp:.3f}, before the reference restarted from the "
                 f"measured state at {self._restart_time:.3f}")
+        if absurd := self._absurd_positions(chunk):
+            return ChunkVerdict(False, absurd)
         times = chunk.absolute_times
         pos = self._condition(chunk.positions)
         aligned = AlignedChunk(chunk.stamp, now, times, pos)
@@ -338,6 +340,20 @@ class ChunkSmoother:
         self._newest_stamp = chunk.stamp
         self.accepted += 1
         return ChunkVerdict(True, "", dropped)
+
+    def _absurd_positions(self, chunk: Trajectory) -> str:
+        """Why a chunk is no pose at all ("" when it is one): a target further outside a joint's limits than
+        that joint's whole range (and 1 rad | 1 m) is a broken policy or wrong units (degrees), not a target
+        to clip (issue 15 campaign:
+        a point at 1e6 rad used to be clipped to the limit and driven there)."""
+        span = self.upper - self.lower
+        excess = np.maximum(chunk.positions - self.upper, self.lower - chunk.positions)
+        bad = np.isfinite(span) & (excess > np.maximum(span, 1.0))  # at least 1 rad | 1 m: small grippers clip
+        if not bad.any():
+            return ""
+        i, j = (int(k) for k in np.argwhere(bad)[0])
+        return (f"out of range: point {i} of {self.joint_names[j]} is {chunk.positions[i, j]:.6g}, more than the "
+                f"joint's range (or 1) outside [{self.lower[j]:.3g}, {self.upper[j]:.3g}]")
 
     def _condition(self, positions: np.ndarray) -> np.ndarray:
         """Clamp to position limits and apply the gripper mode."""
