@@ -22,10 +22,7 @@ from wam_ros.apps.fault_campaign import GRAPH_OF, ORDER, Campaign, run_scenario
 pytestmark = [pytest.mark.ros, pytest.mark.chaos, pytest.mark.timeout(240)]
 
 #: Scenario -> the issue-15 defect that still makes it fail (the lead removes the entry when the fix lands).
-KNOWN_DEFECTS: dict[str, str] = {
-    "chunk: 1e6": "campaign finding: chunk_smoother_node accepts a chunk point at 1e6 rad (clipped to the joint "
-    "limit, so the plan heads for the limit) where the bridge refuses such a command",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _params() -> list:
