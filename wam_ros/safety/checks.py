@@ -39,7 +39,7 @@ import numpy as np
 
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory, TrajectoryError
-from wam_ros.safety.path import PathLimits, PathState, brake, plan
+from wam_ros.safety.path import PathLimits, PathState, Plan, brake, plan
 
 #: Below this speed scaling the arm does not move at all (times would stretch without bound).
 MIN_SPEED_SCALING = 0.01
@@ -228,40 +228,87 @@ class SafetyChecker:
         acceleration) the controller follows now (or the measured state, at rest).
 
         ``measured_position`` (controller order) is the latest measured state.
+
+        The steps, in order (the first refusal wins): :meth:`_malformed` (size, structure, names,
+        finite numbers), :meth:`_future_points` (time, speed scaling, point spacing),
+        :meth:`_beyond_position_limits`, :meth:`_clamp_positions`, :meth:`_too_fast`,
+        :meth:`_tracking_error`, :meth:`_plan_path`, :meth:`_leaves_box`.
         """
-        cfg, lim = self.config, self.limits
+        fault = self._malformed(command, measured_position, start_position)
+        if fault:
+            return _reject(fault)
+        points = self._future_points(command, now)
+        if isinstance(points, CheckResult):
+            return points
+        times, req, reasons = points
+        fault = self._beyond_position_limits(req)
+        if fault:
+            return _reject(fault)
+        start_velocity = np.where(np.isfinite(start_velocity), start_velocity, 0.0)
+        lo_eff, hi_eff = self.effective_limits(start_position, start_velocity)
+        target, note = self._clamp_positions(req, lo_eff, hi_eff)
+        if note:
+            reasons.append(note)
+        fault = self._too_fast(times, target) or self._tracking_error(times, target, measured_position)
+        if fault:
+            return _reject(fault)
+        path, v0, a0, notes = self._plan_path(
+            start_position, start_velocity, start_acceleration, times, target, lo_eff, hi_eff
+        )
+        reasons += notes
+        fault = self._leaves_box(path.positions)
+        if fault:
+            return _reject(fault)
+        out = Trajectory(now, self.joint_names, path.times, path.positions, path.velocities)
+        verdict = Verdict.CLAMPED if any(not r.startswith("skipped") for r in reasons) else Verdict.ACCEPTED
+        return CheckResult(verdict, tuple(reasons), out, start_position.copy(), v0, req[0].copy(), a0)
 
-        def reject(reason: str) -> CheckResult:
-            return CheckResult(Verdict.REJECTED, (reason,))
+    def too_long(self, num_points: int) -> str | None:
+        """Why a command of ``num_points`` points is refused outright (None: not too long)."""
+        cap = self.config.max_command_points
+        if num_points > cap:
+            return f"command has {num_points} points, more than max_command_points = {cap}"
+        return None
 
-        # --- size first: nothing else is done with an oversized command
+    # ------------------------------------------------------------------ check steps
+    def _malformed(self, command: Trajectory, measured_position: np.ndarray, start_position: np.ndarray) -> str | None:
+        """Why the command (or the state it is judged against) cannot be judged at all: too many
+        points (checked first: nothing else is done with an oversized command), non-finite stamp or
+        times, malformed shape, unknown/missing joints, any non-finite number. None: well formed."""
         too_long = self.too_long(command.num_points)
         if too_long:
-            return reject(too_long)
+            return too_long
         # --- structure and names
         if not (math.isfinite(command.stamp) and np.isfinite(command.times).all()):
-            return reject("non-finite value: header stamp or time_from_start")
+            return "non-finite value: header stamp or time_from_start"
         try:
             command.validate(require_finite=False)
         except TrajectoryError as exc:
-            return reject(f"malformed command: {exc}")
+            return f"malformed command: {exc}"
         unknown = [n for n in command.joint_names if n not in self._index]
         if unknown:
-            return reject(f"unknown or non-commandable joint(s) {unknown}; expected {list(self.joint_names)}")
+            return f"unknown or non-commandable joint(s) {unknown}; expected {list(self.joint_names)}"
         missing = [n for n in self.joint_names if n not in command.joint_names]
         if missing:
-            return reject(f"command is missing joint(s) {missing}")
+            return f"command is missing joint(s) {missing}"
         # --- finite numbers (anything non-finite is a fault, wherever it is)
         arrays = [a for a in (command.positions, command.velocities, command.accelerations) if a is not None]
         if not all(np.isfinite(a).all() for a in arrays):
             try:
                 command.validate(require_finite=True)  # names the field and joints
             except TrajectoryError as exc:
-                return reject(f"non-finite value: {exc}")
+                return f"non-finite value: {exc}"
         for name, arr in (("measured position", measured_position), ("start reference", start_position)):
             if not np.isfinite(arr).all():
-                return reject(f"non-finite {name}")
-        # --- time
+                return f"non-finite {name}"
+        return None
+
+    def _future_points(self, command: Trajectory, now: float) -> CheckResult | tuple[np.ndarray, np.ndarray, list[str]]:
+        """The command's points still in the future: ``(times, positions, reasons)`` with times relative
+        to ``now`` and stretched by the speed scaling, positions in controller order, points too close
+        to the one before skipped; or a DROPPED result (stale / far-future stamp, all points in the
+        past, speed scaling ~0). ``command`` must have passed :meth:`_malformed`."""
+        cfg = self.config
         stamp = now if command.stamp == 0.0 else command.stamp
         if now - stamp > cfg.max_command_age:
             return CheckResult(Verdict.DROPPED, (f"stale command: stamp {now - stamp:.3f}s old",))
@@ -281,71 +328,89 @@ class SafetyChecker:
         if not all_kept:
             reasons.append(f"skipped {int(np.sum(~keep))} point(s) already in the past")
         times = (rel if all_kept else rel[keep]) / s  # speed scaling slows the command down (UR semantics)
-        # --- points closer than min_point_spacing to the one before (or to now) are skipped, not
-        # retimed: moving a point in time would change the command's velocity (the last point stays)
-        kept = _spaced(times, cfg.min_point_spacing)
-        if kept is not None:
-            reasons.append(f"skipped {len(times) - len(kept)} point(s) closer than "
-                           f"{cfg.min_point_spacing * 1e3:.0f} ms to the one before")  # fmt: skip
-            times, req = times[kept], req[kept]
-            times[0] = max(times[0], cfg.min_point_spacing)  # a single point due now: at the spacing
-        # --- positions: more than one margin past the URDF limit -> reject; else clamp to the soft limit
+        times, req, note = _skip_close_points(times, req, cfg.min_point_spacing)
+        if note:
+            reasons.append(note)
+        return times, req, reasons
+
+    def _beyond_position_limits(self, req: np.ndarray) -> str | None:
+        """Why positions more than one margin past the URDF limits are refused (None: none are)."""
+        lim = self.limits
         over = (req > lim.hard_upper + lim.margin + 1e-9) | (req < lim.hard_lower - lim.margin - 1e-9)
         if over.any():
             j = sorted({self.joint_names[c] for c in np.argwhere(over)[:, 1]})
-            return reject(f"position beyond the URDF limit (+ margin) for joint(s) {j}")
-        start_velocity = np.where(np.isfinite(start_velocity), start_velocity, 0.0)
-        lo_eff, hi_eff = self.effective_limits(start_position, start_velocity)
-        target = np.clip(req, lo_eff, hi_eff)
+            return f"position beyond the URDF limit (+ margin) for joint(s) {j}"
+        return None
+
+    def _clamp_positions(self, req: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """``req`` clipped into [lo, hi] per joint, and the reason when that changed anything."""
+        target = np.clip(req, lo, hi)
         if (target != req).any():
             j = sorted({self.joint_names[c] for c in np.argwhere(target != req)[:, 1]})
-            reasons.append(f"clamped positions to the safety margin for joint(s) {j}")
-        # --- velocities of the requested path: far too fast -> reject
-        if len(times) > 1:
-            ratio = np.abs(target[1:] - target[:-1]) / ((times[1:] - times[:-1])[:, None] * lim.velocity)
-        else:
-            ratio = np.zeros((0, 1))
-        if ratio.size and ratio.max() > cfg.velocity_reject_ratio:
+            return target, f"clamped positions to the safety margin for joint(s) {j}"
+        return target, None
+
+    def _too_fast(self, times: np.ndarray, target: np.ndarray) -> str | None:
+        """Why the requested path between the points is far too fast (above ``velocity_reject_ratio``
+        x the limit) and refused; None when it is not (a single point has no such velocity)."""
+        if len(times) < 2:
+            return None
+        lim, cfg = self.limits, self.config
+        ratio = np.abs(target[1:] - target[:-1]) / ((times[1:] - times[:-1])[:, None] * lim.velocity)
+        if ratio.max() > cfg.velocity_reject_ratio:
             c = int(np.argmax(ratio.max(axis=0)))
-            return reject(
+            return (
                 f"velocity {ratio.max():.1f}x the limit for joint {self.joint_names[c]} "
                 f"(reject above {cfg.velocity_reject_ratio}x)"
             )
-        # --- first point vs measured position (tracking error)
-        reach = lim.velocity * times[0] + cfg.max_tracking_error
+        return None
+
+    def _tracking_error(self, times: np.ndarray, target: np.ndarray, measured_position: np.ndarray) -> str | None:
+        """Why the first point is too far from the measured position (further than the velocity limit
+        reaches by its time plus ``max_tracking_error``); None when it is within reach."""
+        reach = self.limits.velocity * times[0] + self.config.max_tracking_error
         dev = np.abs(target[0] - measured_position)
         if (dev > reach).any():
             c = int(np.argmax(dev - reach))
-            return reject(
+            return (
                 f"first point {dev[c]:.3f} from the measured position of {self.joint_names[c]} (allowed {reach[c]:.3f})"
             )
-        # --- the path: from the reference through the points, inside every bound, to rest
-        v0 = self._feasible_start_velocity(start_position, start_velocity, lo_eff, hi_eff)
-        if not np.array_equal(v0, start_velocity):
+        return None
+
+    def _plan_path(
+        self,
+        q0: np.ndarray,
+        v0: np.ndarray,
+        a0: np.ndarray | None,
+        times: np.ndarray,
+        target: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+    ) -> tuple[Plan, np.ndarray, np.ndarray, list[str]]:
+        """The path from the reference (``q0``, ``v0``, ``a0``) through the points, inside every bound
+        and [lo, hi], to rest.
+
+        ``v0`` must be finite; ``a0`` may be None (at rest) or hold non-finite values (read as 0).
+        Returns the plan, the start velocity and acceleration it used (the velocity clipped to
+        what the limits and the braking distance allow) and the reasons for what the limits changed.
+        """
+        reasons: list[str] = []
+        v = self._feasible_start_velocity(q0, v0, lo, hi)
+        if not np.array_equal(v, v0):
             reasons.append("start velocity outside limits/braking distance: clipped")
-        a0 = np.zeros_like(v0) if start_acceleration is None else np.where(np.isfinite(start_acceleration),
-                                                                            start_acceleration, 0.0)  # fmt: skip
-        path = plan(PathState(start_position, v0, a0), times, target, self._path_limits(lo_eff, hi_eff),
-                    self._max_step)  # fmt: skip
+        a = np.zeros_like(v) if a0 is None else np.where(np.isfinite(a0), a0, 0.0)
+        path = plan(PathState(q0, v, a), times, target, self._path_limits(lo, hi), self._max_step)
         if path.clamped:
             reasons.append(f"clamped velocity/acceleration/jerk at {path.clamped} point(s)")
         if path.jerk_yielded:
             reasons.append(f"jerk limit yielded to a position bound at {path.jerk_yielded} point(s)")
-        # --- Cartesian box on every output point
-        if cfg.cartesian_box is not None:
-            bad = self._outside_box(path.positions)
-            if bad is not None:
-                return reject(bad)
-        out = Trajectory(now, self.joint_names, path.times, path.positions, path.velocities)
-        verdict = Verdict.CLAMPED if any(not r.startswith("skipped") for r in reasons) else Verdict.ACCEPTED
-        return CheckResult(verdict, tuple(reasons), out, start_position.copy(), v0, req[0].copy(), a0)
+        return path, v, a, reasons
 
-    def too_long(self, num_points: int) -> str | None:
-        """Why a command of ``num_points`` points is refused outright (None: not too long)."""
-        cap = self.config.max_command_points
-        if num_points > cap:
-            return f"command has {num_points} points, more than max_command_points = {cap}"
-        return None
+    def _leaves_box(self, positions: np.ndarray) -> str | None:
+        """Why a path leaves the configured Cartesian box (None: it does not, or there is no box)."""
+        if self.config.cartesian_box is None:
+            return None
+        return self._outside_box(positions)
 
     # ------------------------------------------------------------------ stops
     def hold(self, position: np.ndarray, now: float) -> Trajectory:
@@ -407,6 +472,23 @@ class SafetyChecker:
                     f"at point {i}"
                 )
         return None
+
+
+def _reject(reason: str) -> CheckResult:
+    return CheckResult(Verdict.REJECTED, (reason,))
+
+
+def _skip_close_points(times: np.ndarray, req: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Skip points closer than ``spacing`` to the one before (or to now); the last point stays. They are
+    skipped, not retimed: moving a point in time would change the command's velocity. A single point due
+    sooner than ``spacing`` is moved to it. Returns the times, the positions and the reason (None: all kept)."""
+    kept = _spaced(times, spacing)
+    if kept is None:
+        return times, req, None
+    note = f"skipped {len(times) - len(kept)} point(s) closer than {spacing * 1e3:.0f} ms to the one before"
+    times, req = times[kept], req[kept]
+    times[0] = max(times[0], spacing)  # a single point due now: at the spacing
+    return times, req, note
 
 
 def _spaced(times: np.ndarray, spacing: float) -> np.ndarray | None:
