@@ -322,3 +322,20 @@ def test_estop_answers_success_when_the_stop_is_in_force():
     assert r.ok and "was FAULT(e-stop" in r.message
     r = make().estop(1.0)  # nothing measured yet: the stop is still in force (latched), said so
     assert r.ok and "nothing to hold" in r.message
+
+
+def test_points_inside_the_handover_are_dropped_silently_and_an_empty_command_is_refused_by_name():
+    """Issue 17: a normal stream's first point lies inside the bridge's own handover stretch (the previous
+    output covers that time): not a late command, so no "skipped ... already in the past". The campaign
+    found the first version of this raising IndexError on an empty command (failed closed, wrong reason)."""
+    sup = active()
+    now = 10.2  # after the first output's longer start stretch, before the command timeout
+    js(sup, now)
+    times = np.array([0.01, 0.03, 0.05, 0.07])  # 10 ms falls inside the 20 ms handover
+    stream = Trajectory(now, NAMES, times, np.tile(Q, (4, 1)))
+    reply = sup.command(stream, now)
+    assert reply.ok and reply.outputs
+    assert not [e.message for e in sup.drain_events() if "past" in e.message]
+    empty = Trajectory(now, NAMES, np.zeros(0), np.zeros((0, len(NAMES))))
+    reply = sup.command(empty, now + 0.01)
+    assert "point" in reply.message and "IndexError" not in reply.message

@@ -669,6 +669,8 @@ def _after_handover(traj: Trajectory, now: float, h: float) -> Trajectory:
     covers that time by design, so such points are not late and are not reported as skipped (issue 17:
     "skipped 1 point(s) already in the past" on a normal stream). Points before ``now`` stay for the
     checker to judge; the last point always stays."""
+    if traj.num_points < 2:  # nothing to drop (an empty command is the checker's to refuse)
+        return traj
     start = traj.stamp if traj.stamp > 0 else now
     t_abs = start + traj.times
     inside = (t_abs > now) & (t_abs <= now + h)
