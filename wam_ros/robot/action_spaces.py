@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pinocchio as pin
 
 from wam_ros.robot.ik import dls_step
 from wam_ros.robot.model import RobotModel
@@ -130,32 +131,15 @@ class ActionSpace:
 
 
 # ------------------------------------------------------------------ rotations
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-
-
+# pinocchio's SO(3) maps (the library that already does the robot's kinematics), not a hand-written copy.
 def exp_so3(w: np.ndarray) -> np.ndarray:
-    """Axis-angle vector -> rotation matrix (Rodrigues)."""
-    w = np.asarray(w, dtype=float)
-    th = float(np.linalg.norm(w))
-    if th < 1e-12:
-        return np.eye(3) + _skew(w)
-    k = _skew(w / th)
-    return np.eye(3) + np.sin(th) * k + (1 - np.cos(th)) * (k @ k)
+    """Axis-angle vector -> rotation matrix."""
+    return pin.exp3(np.asarray(w, dtype=float))
 
 
 def log_so3(r: np.ndarray) -> np.ndarray:
     """Rotation matrix -> axis-angle vector."""
-    cos = np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)
-    th = float(np.arccos(cos))
-    v = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    if th < 1e-9:
-        return 0.5 * v
-    if np.pi - th < 1e-6:  # near pi: axis from the diagonal
-        axis = np.sqrt(np.clip((np.diag(r) + 1.0) / 2.0, 0.0, None))
-        axis *= np.where(v >= 0, 1.0, -1.0)
-        return th * axis / max(np.linalg.norm(axis), 1e-12)
-    return th * v / (2.0 * np.sin(th))
+    return pin.log3(np.asarray(r, dtype=float))
 
 
 def rotation_from(values: np.ndarray, rotation: str) -> np.ndarray:
@@ -166,29 +150,16 @@ def rotation_from(values: np.ndarray, rotation: str) -> np.ndarray:
         n = np.linalg.norm(values)
         if not n > 1e-9:
             raise ActionSpaceError(f"quaternion {values.tolist()} has zero norm")
-        x, y, z, w = values / n
-        return np.array([
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ])
-    rx, ry, rz = values  # euler_xyz: extrinsic x then y then z (R = Rz Ry Rx)
-    return exp_so3([0, 0, rz]) @ exp_so3([0, ry, 0]) @ exp_so3([rx, 0, 0])
+        return pin.Quaternion(values / n).matrix()  # Eigen's coefficient order is (x, y, z, w)
+    return pin.rpy.rpyToMatrix(*values)  # euler_xyz: extrinsic x then y then z (R = Rz Ry Rx)
 
 
 def rotation_to(r: np.ndarray, rotation: str) -> np.ndarray:
     if rotation == "axis_angle":
         return log_so3(r)
     if rotation == "quaternion_xyzw":
-        w = np.sqrt(max(0.0, 1.0 + np.trace(r))) / 2.0
-        if w > 1e-6:
-            return np.array([(r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w),
-                             (r[1, 0] - r[0, 1]) / (4 * w), w])
-        axis_angle = log_so3(r)
-        th = np.linalg.norm(axis_angle)
-        return np.array([*(axis_angle / th * np.sin(th / 2)), np.cos(th / 2)])
-    ry = float(np.arcsin(np.clip(-r[2, 0], -1.0, 1.0)))
-    return np.array([np.arctan2(r[2, 1], r[2, 2]), ry, np.arctan2(r[1, 0], r[0, 0])])
+        return pin.Quaternion(np.asarray(r, dtype=float)).coeffs().copy()
+    return pin.rpy.matrixToRpy(np.asarray(r, dtype=float))
 
 
 # ------------------------------------------------------------------ conversion
