@@ -125,15 +125,16 @@ def build_policy(
     """The configured backend, built and checked against ``robot`` and ``cameras``; PolicyConfigError if not."""
     b = settings["backend"]
     kwargs = backend_kwargs(settings, robot, cameras, scene_source)
+    profiled = b == "remote" and bool(settings["server_profile"])  # a server family's own protocol
     try:
-        if "profile" in kwargs:  # a server family's own protocol (wam_ros.remote.profiles)
+        if profiled:
             from wam_ros.remote.profile_policy import ProfilePolicy
 
             policy: Policy = ProfilePolicy(**kwargs)
         else:
             policy = make_policy(b, **kwargs)
     except (ValueError, PolicyError, OSError) as exc:  # CheckpointError/ReplayError are ValueErrors
-        name = "server_profile" if "profile" in kwargs else SOURCE_SETTING.get(b, "backend")
+        name = "server_profile" if profiled else SOURCE_SETTING.get(b, "backend")
         raise PolicyConfigError(name, f"parameter '{name}' ({b} backend): {exc}") from exc
     try:
         check_fits(policy, b, robot, cameras)

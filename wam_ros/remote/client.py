@@ -532,7 +532,9 @@ class RemotePolicy(Policy):
             self._drop()
             raise PolicyError(f"connection to policy server {self.url} lost while sending: {_describe(e)}") from e
 
-    def _recv(self, conn: Any) -> bytes:
+    def _recv(self, conn: Any, text_ok: bool = False) -> bytes | str:
+        """The next reply frame; a text frame is the server's error report unless ``text_ok`` (a protocol
+        whose acknowledgements are text, as RoboArena's reset)."""
         from websockets.exceptions import ConnectionClosed
 
         try:
@@ -549,7 +551,7 @@ class RemotePolicy(Policy):
         except Exception as e:
             self._drop()
             raise PolicyError(f"connection to policy server {self.url} failed: {_describe(e)}") from e
-        if isinstance(reply, str):
+        if isinstance(reply, str) and not text_ok:
             raise PolicyError(f"server error from {self.url}: {reply[:500]}")
         return reply
 

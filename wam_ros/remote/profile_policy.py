@@ -90,7 +90,8 @@ class ProfilePolicy(RemotePolicy):
             proto = self.profile.protocol
             if proto == "roboarena" and self._conn is not None:
                 self._send(self._conn, msgpack_numpy.packb({"endpoint": "reset"}))
-                reply = self._recv_any(self._conn)
+                raw = self._recv(self._conn, text_ok=True)
+                reply = raw if isinstance(raw, str) else self._decode(raw)
                 if reply != ROBOARENA_RESET_REPLY and not isinstance(reply, dict):
                     raise PolicyError(f"reset not acknowledged by {self.url}: {str(reply)[:200]}")
             self._lingbot_reset_sent = False
@@ -141,22 +142,13 @@ class ProfilePolicy(RemotePolicy):
         self._send(conn, msgpack_numpy.packb(request))
         return self._decode(self._recv(conn))
 
-    def _recv_any(self, conn: Any) -> Any:
-        """A reply that may legitimately be text (RoboArena's reset acknowledgement)."""
-        try:
-            raw = conn.recv(timeout=self.response_timeout)
-        except Exception as e:
-            self._drop()
-            raise PolicyError(f"no reply from {self.url}: {type(e).__name__}: {e}") from e
-        return raw if isinstance(raw, str) else self._decode(raw)
-
     def _lingbot_call(self, obs: Observation) -> Any:
         conn = self._ensure_connected()
         if not getattr(self, "_lingbot_reset_sent", False):
             self._send(conn, msgpack_numpy.packb({"reset": True, "prompt": str(obs.instruction)}))
             self._expect_empty(self._decode(self._recv(conn)), "reset")
             self._lingbot_reset_sent = True
-        cams = {key: frame for key, frame in self.codec.camera_frames(obs).items()}
+        cams = self.codec.camera_frames(obs)
         if self._kv_pending is not None:  # tell the server what was executed since the last chunk
             frames, action = self._kv_pending
             self._send(conn, msgpack_numpy.packb({"obs": [frames, cams], "compute_kv_cache": True, "state": action}))

@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 
 from wam_ros.policies.base import Observation, PolicyError
-from wam_ros.robot.action_spaces import ActionConverter, ActionSpace, ActionSpaceError
+from wam_ros.robot.action_spaces import ActionConverter, ActionSpace, ActionSpaceError, log_so3
 from wam_ros.robot.model import RobotModel
 
 PROTOCOLS = ("openpi", "roboarena", "lingbot_va", "cosmos")
@@ -129,9 +129,7 @@ class ServerProfile:
                 if k in d:
                     d[k] = tuple(int(v) for v in d[k])
             profile = cls(**d)
-        except (TypeError, ValueError, ActionSpaceError) as exc:
-            if isinstance(exc, ProfileError):
-                raise ProfileError(f"server profile {source}: {exc}") from exc
+        except (TypeError, ValueError, ActionSpaceError, ProfileError) as exc:
             raise ProfileError(f"server profile {source}: {exc}") from exc
         if not (math.isfinite(profile.period) and profile.period > 0) or profile.horizon < 0 or profile.execute < 0:
             raise ProfileError(f"server profile {source}: period > 0, horizon >= 0 and execute >= 0 required")
@@ -209,8 +207,6 @@ class ProfileCodec:
         if part == "ee_position":
             return pose[:3, 3]
         if part == "ee_axis_angle":
-            from wam_ros.robot.action_spaces import log_so3
-
             return log_so3(pose[:3, :3])
         return np.zeros(int(part.split(":", 1)[1]))
 
