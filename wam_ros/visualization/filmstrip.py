@@ -19,6 +19,14 @@ def _label(tile: np.ndarray, text: str) -> None:
     cv2.putText(tile, text, (2, th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
+def _tile(img: np.ndarray, text: str, tile_size: tuple[int, int]) -> np.ndarray:
+    """One frame resized to ``tile_size`` (h, w) with its label."""
+    th, tw = tile_size
+    tile = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
+    _label(tile, text)
+    return tile
+
+
 def make_filmstrip(
     observed: Mapping[str, np.ndarray],
     predicted: Mapping[str, np.ndarray],
@@ -35,7 +43,6 @@ def make_filmstrip(
     if not cams:
         raise ValueError("no camera has both an observed and predicted frames")
     offsets = [float(o) for o in offsets]
-    th, tw = tile_size
     rows = []
     for cam in cams:
         pred = np.asarray(predicted[cam])
@@ -43,9 +50,7 @@ def make_filmstrip(
             raise ValueError(f"camera '{cam}': {pred.shape} predicted frames for {len(offsets)} offsets")
         tiles = []
         for img, text in [(observed[cam], f"{cam} obs"), *((p, f"+{o:.1f}s") for p, o in zip(pred, offsets))]:
-            tile = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
-            _label(tile, text)
-            tiles.append(tile)
+            tiles.append(_tile(img, text, tile_size))
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)
 
@@ -57,8 +62,7 @@ def observed_only_strip(observed: Mapping[str, np.ndarray], note: str,
     th, tw = tile_size
     rows = []
     for cam, img in observed.items():
-        tile = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
-        _label(tile, f"{cam} obs")
+        tile = _tile(img, f"{cam} obs", tile_size)
         blank = np.full((th, tw, 3), 40, np.uint8)
         scale = max(0.3, th / 384)
         y = th // 3
