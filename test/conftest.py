@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -38,14 +39,13 @@ _ROS_SIGNS = ("import rclpy", "from rclpy", "ros_harness", "NodeProcess", "Graph
               "wam_ros.nodes", "_msgs.msg import", "_msgs.srv import", "subprocess.Popen")
 
 
-def _module_is_ros(path: Path, cache: dict[Path, bool] = {}) -> bool:  # noqa: B006 - a per-session cache
-    if path not in cache:
-        try:
-            src = path.read_text()
-        except OSError:
-            src = ""
-        cache[path] = any(sign in src for sign in _ROS_SIGNS)
-    return cache[path]
+@functools.cache
+def _module_is_ros(path: Path) -> bool:
+    try:
+        src = path.read_text()
+    except OSError:
+        return False
+    return any(sign in src for sign in _ROS_SIGNS)
 
 
 def pytest_collection_modifyitems(config, items):

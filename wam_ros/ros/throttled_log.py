@@ -3,7 +3,7 @@
 rclpy's ``throttle_duration_sec`` keys its filter on the *call site*, and refuses a
 different throttle value at a site it has seen (``ValueError: Logging filter parameters
 cannot be changed between calls``). Since ``Logger.warn`` forwards to ``Logger.warning``,
-every ``.warn(..., throttle_duration_sec=x)`` in a file shares one site, so two values
+every deprecated ``warn`` call with ``throttle_duration_sec`` in a file shares one site, so two values
 kill the callback that logs second (issue 15, D1: the smoother died on its first
 rejected chunk). This throttle keeps its own state per key, on the steady clock (a
 frozen ``/clock`` cannot silence it), counts what it suppressed and says so on the next
