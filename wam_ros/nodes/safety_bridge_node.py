@@ -285,13 +285,18 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         if not gid or not gid.get("data"):
             return None  # an RMW without GIDs: all such commands are one (anonymous) commander
         key = bytes(gid["data"]).hex()
+        return CommandSource(key, self._publisher_name(key))
+
+    def _publisher_name(self, key: str) -> str:
+        """The node owning publisher GID ``key``, from the ROS graph (asked at most once a second while
+        unknown: the graph can show an endpoint, as ``_NODE_NAME_UNKNOWN_``, before its node)."""
         name, looked = self._publisher_names.get(key, ("", -1e9))
-        if not name and time.monotonic() - looked > 1.0:  # unknown: ask the graph, at most once a second
+        if not name and time.monotonic() - looked > 1.0:
             for ep in self.get_publishers_info_by_topic(self.p["command_topic"]):
-                if bytes(ep.endpoint_gid).hex() == key:
-                    name = f"{ep.node_namespace.rstrip('/')}/{ep.node_name}"
+                if bytes(ep.endpoint_gid).hex() == key and ep.node_name != "_NODE_NAME_UNKNOWN_":
+                    name = f"{ep.node_namespace.rstrip('/')}/{ep.node_name}"  # known once its node is discovered
             self._publisher_names[key] = (name, time.monotonic())
-        return CommandSource(key, name)
+        return name
 
     def _on_tick(self) -> None:
         self._watch_delivery()
@@ -508,7 +513,8 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         values["last_clamp_or_drop"] = self._last_repeating
         values["commander"] = str(sup.owner) if sup.owner is not None else "none"
         for src, n in sup.refused_sources.items():  # a second commander: named, with its count
-            values[f"refused commands from {src}"] = n
+            named = src if src.name else CommandSource(src.id, self._publisher_name(src.id))
+            values[f"refused commands from {named}"] = n
         if sup.refused_sources and level == diag.OK:
             level, message = diag.WARN, f"{message}: commands from another publisher refused"
         age = sup.joint_state_age(self._steady())
