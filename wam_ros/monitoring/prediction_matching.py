@@ -1,0 +1,171 @@
+"""Pair each predicted future frame with the real frame that later arrives for its time.
+
+A WAM predicts frames at ``obs_stamp + offset``; the camera delivers frames at its own
+rate. ``PredictionMatcher`` keeps the pending predicted frames and, as real frames
+arrive, hands out ``FramePair``s (predicted, real) for whoever compares them: the
+surprise monitor, the side-by-side display.
+
+The real frame chosen for a target time is the one closest to it within ``tolerance``.
+A target is resolved as soon as no later frame can be closer: when a frame arrives at or
+after the target, or within half the camera's (measured) frame period before it. The
+arriving frame is then normally the match; if a frame was dropped, the closer earlier
+frame from a short history is used instead (``real_stamp`` says which). Predictions that
+arrive after their target time (slow inference) are matched against that history too,
+and handed out with the camera's next frame. Memory is bounded: pending predictions
+older than ``horizon`` are dropped, and at most ``max_pending`` predicted frames and
+``max_history`` real frames per camera are kept. A jump back in time (a simulator
+reset) forgets everything.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A camera stamp this far [s] behind the newest one is a clock jump (simulator reset), not a late frame.
+TIME_JUMP = 1.0
+
+
+@dataclass(frozen=True)
+class FramePair:
+    """A predicted frame and the real frame that arrived for its time."""
+
+    camera: str
+    obs_stamp: float  # stamp of the observation the prediction was made from
+    offset: float  # seconds after obs_stamp the predicted frame is for
+    predicted: np.ndarray  # (H, W, 3) uint8 predicted frame
+    real: np.ndarray  # (H, W, 3) uint8 real frame that arrived for obs_stamp + offset (original size)
+    real_stamp: float
+
+    @property
+    def target(self) -> float:
+        """The time the predicted frame is for."""
+        return self.obs_stamp + self.offset
+
+
+@dataclass
+class _Pending:
+    camera: str
+    obs_stamp: float
+    offset: float
+    predicted: np.ndarray
+
+    @property
+    def target(self) -> float:
+        return self.obs_stamp + self.offset
+
+
+class PredictionMatcher:
+    """Pending predicted frames in, (predicted, real) pairs out, as real frames arrive."""
+
+    def __init__(
+        self, tolerance: float, horizon: float = 10.0, history: float = 1.0, max_history: int = 64,
+        max_pending: int = 512,
+    ) -> None:
+        if not tolerance >= 0 or not horizon > 0 or not history >= 0 or max_history < 1 or max_pending < 1:
+            raise ValueError(f"PredictionMatcher: bad settings tolerance={tolerance}, horizon={horizon}, "
+                             f"history={history}, max_history={max_history}, max_pending={max_pending}")
+        self.tolerance = float(tolerance)
+        self.horizon = float(horizon)
+        self.history = float(history)
+        self.max_pending = int(max_pending)
+        self._max_history = int(max_history)
+        self._pending: dict[str, list[_Pending]] = {}
+        self._frames: dict[str, deque[tuple[float, np.ndarray]]] = {}
+        self._ready: dict[str, list[FramePair]] = {}
+        self._newest = -np.inf  # newest stamp seen (prediction or frame): the clock for expiry
+        self.matched = 0  # pairs handed out
+        self.unmatched = 0  # targets with no real frame within tolerance
+        self.expired = 0  # predictions dropped unresolved (older than horizon, or over max_pending)
+
+    # ------------------------------------------------------------------ inputs
+    def add(self, obs_stamp: float, offsets: Sequence[float], frames: Mapping[str, np.ndarray]) -> None:
+        """Remember the predicted frames ``frames[camera][k]`` for ``obs_stamp + offsets[k]``."""
+        offsets = [float(o) for o in offsets]
+        for cam, stack in frames.items():
+            if len(stack) != len(offsets):
+                raise ValueError(f"predicted frames for '{cam}': {len(stack)} frames for {len(offsets)} offsets")
+            pend = self._pending.setdefault(cam, [])
+            for k, off in enumerate(offsets):
+                pend.append(_Pending(cam, float(obs_stamp), off, np.asarray(stack[k])))
+            self._resolve(cam)  # targets already passed (slow inference): matched from the history
+        self._newest = max(self._newest, float(obs_stamp))
+        self._expire()
+
+    def observe(self, camera: str, stamp: float, frame: np.ndarray) -> list[FramePair]:
+        """A real frame arrived: the pairs it (or, after a drop, a closer recent frame) resolves."""
+        stamp = float(stamp)
+        hist = self._frames.setdefault(camera, deque(maxlen=self._max_history))
+        if hist and stamp < hist[-1][0] - TIME_JUMP:
+            self.clear()
+            hist = self._frames.setdefault(camera, deque(maxlen=self._max_history))
+        if hist and stamp <= hist[-1][0]:
+            return self._ready.pop(camera, [])  # repeated or out-of-order frame: nothing new to resolve
+        hist.append((stamp, frame))
+        while len(hist) > 1 and hist[0][0] < stamp - self.history:
+            hist.popleft()
+        self._newest = max(self._newest, stamp)
+        self._expire()
+        self._resolve(camera)
+        return self._ready.pop(camera, [])
+
+    # ------------------------------------------------------------------ state
+    def pending(self, camera: str | None = None) -> int:
+        """Predicted frames still waiting for their real frame (of ``camera``, or all)."""
+        if camera is not None:
+            return len(self._pending.get(camera, []))
+        return sum(len(p) for p in self._pending.values())
+
+    def stats(self) -> dict[str, int]:
+        """Counts for diagnostics."""
+        return {"matched": self.matched, "unmatched": self.unmatched, "expired": self.expired,
+                "pending": self.pending()}
+
+    def clear(self) -> None:
+        """Forget everything pending and seen (a new episode, a jump in time)."""
+        self._pending.clear()
+        self._frames.clear()
+        self._ready.clear()
+        self._newest = -np.inf
+
+    # ------------------------------------------------------------------ internals
+    def _period(self, camera: str) -> float:
+        """The camera's frame period (median of recent stamp steps), 0 while unknown."""
+        hist = self._frames.get(camera)
+        if not hist or len(hist) < 3:
+            return 0.0
+        stamps = np.fromiter((s for s, _ in hist), float, len(hist))
+        return float(np.median(np.diff(stamps)))
+
+    def _resolve(self, camera: str) -> None:
+        hist = self._frames.get(camera)
+        pend = self._pending.get(camera)
+        if not hist or not pend:
+            return
+        latest = hist[-1][0]
+        half = 0.5 * self._period(camera)
+        keep: list[_Pending] = []
+        for p in pend:
+            if latest < p.target - half:  # a later frame may still come closer
+                keep.append(p)
+                continue
+            real_stamp, real = min(hist, key=lambda sf: abs(sf[0] - p.target))
+            if abs(real_stamp - p.target) > self.tolerance:
+                self.unmatched += 1
+                continue
+            self._ready.setdefault(camera, []).append(
+                FramePair(camera, p.obs_stamp, p.offset, p.predicted, real, real_stamp))
+            self.matched += 1
+        self._pending[camera] = keep
+
+    def _expire(self) -> None:
+        cutoff = self._newest - self.horizon
+        for cam, pend in self._pending.items():
+            keep = [p for p in pend if p.obs_stamp >= cutoff]
+            if len(keep) > self.max_pending:  # the oldest go first
+                keep = keep[len(keep) - self.max_pending:]
+            self.expired += len(pend) - len(keep)
+            self._pending[cam] = keep
