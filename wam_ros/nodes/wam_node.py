@@ -28,6 +28,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.control.inference_scheduler import InferenceScheduler
+from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
 from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies.base import Observation, Policy, Prediction
 from wam_ros.policies.factory import PolicyConfigError, build_policy
@@ -106,6 +107,10 @@ class WamNode(GuardedNode):
         self._overheads: deque[float] = deque(maxlen=200)
         self._chunk_times: deque[float] = deque(maxlen=50)
         self._failures = 0
+        # surprise monitor: predicted frames paired with the real frames that arrive for their time
+        self._match_lock = threading.Lock()  # the worker adds predictions, image callbacks observe frames
+        self.matcher = PredictionMatcher(self.p["surprise_match_tolerance"])
+        self._pairs_seen = 0
 
         self.pub_chunk = self.create_publisher(JointTrajectory, "/wam/action_chunk", qos.COMMAND)
         self.pub_frames = self.create_publisher(Image, "/wam/predicted_frames", 1)
@@ -161,6 +166,11 @@ class WamNode(GuardedNode):
         stamp = time_to_sec(msg.header.stamp)
         self._last_frame[camera] = stamp
         self.sync.add(camera, stamp, frame)
+        if self.p["surprise_monitor"]:
+            with self._match_lock:
+                pairs = self.matcher.observe(camera, stamp, frame)
+            if pairs:
+                self._on_pairs(pairs)
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
@@ -236,7 +246,7 @@ class WamNode(GuardedNode):
                     self.scheduler.finished(self._now())
 
     def _run(self, obs: Observation, assembly: float) -> None:
-        want_frames = self.pub_frames.get_subscription_count() > 0
+        want_frames = self.p["surprise_monitor"] or self.pub_frames.get_subscription_count() > 0
         t0 = time.perf_counter()
         pred = self.policy.infer(obs, decode_frames=want_frames)
         if self.p["extra_latency"] > 0:
@@ -259,6 +269,9 @@ class WamNode(GuardedNode):
         times = (np.arange(h) + 1) * pred.action_period
         traj = Trajectory(obs.timestamp, self.policy.spec.joint_names, times, pred.actions).validate()
         self.pub_chunk.publish(trajectory_to_msg(traj))
+        if self.p["surprise_monitor"] and pred.frames is not None and pred.frame_offsets is not None:
+            with self._match_lock:
+                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames)
         tile = self.p["filmstrip_tile"]
         if pred.frames is not None and pred.frame_offsets is not None:
             strip = make_filmstrip(obs.images, pred.frames, pred.frame_offsets, (tile, tile))
@@ -271,6 +284,11 @@ class WamNode(GuardedNode):
             ee = self.robot.kinematics.fk_path(q_path)
             self.pub_path.publish(path_markers(ee, np.concatenate([[0.0], times]), self.robot.base_link,
                                                obs.timestamp))
+
+    # ------------------------------------------------------------------ surprise
+    def _on_pairs(self, pairs: list[FramePair]) -> None:
+        """Predicted frames whose real frame has just arrived (image callback thread)."""
+        self._pairs_seen += len(pairs)
 
     # ------------------------------------------------------------------ diagnostics
     def _diag_inference(self) -> tuple[int, str, dict[str, Any]]:

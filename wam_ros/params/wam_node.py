@@ -59,5 +59,9 @@ PARAMS: list[Param] = [
     Param("extra_latency", 0.0, "injected delay after each inference, for latency benchmarks [s]",
           range=(0.0, 10.0), dynamic=True),
     Param("filmstrip_tile", 128, "filmstrip tile size [px]", range=(16, 1024)),
+    Param("surprise_monitor", True, "compare each predicted frame with the real frame that arrives for its time "
+          "and publish the surprise on /wam/surprise (predicted frames are then decoded for every chunk)"),
+    Param("surprise_match_tolerance", 0.05, "a real frame pairs with a predicted one only if its stamp is within "
+          "this of the predicted time [s]", range=(0.001, 1.0)),
     *ROBOT_PARAMS,
 ]
