@@ -59,6 +59,7 @@ class FakeRobot:
         self._thread = threading.Thread(target=self._run, daemon=True)
         rng = np.random.default_rng(0)
         self.frame = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        self.position = [0.1] * 8  # actuated joints + the gripper's mirror joint
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -66,7 +67,7 @@ class FakeRobot:
             for c, pub in self.cams.items():
                 pub.publish(image_to_msg(self.frame, now, f"{c}_optical_frame"))
             self.stamps.append(now)
-            js = JointState(name=[*JOINTS, "gripper_finger_joint_mirror"], position=[0.1] * 8)
+            js = JointState(name=[*JOINTS, "gripper_finger_joint_mirror"], position=list(self.position))
             js.header.stamp = sec_to_time(now)
             self.js.publish(js)
             time.sleep(0.1)
@@ -100,7 +101,9 @@ def test_publishes_chunk_with_observation_stamp_filmstrip_and_path(ros, checkpoi
     pos = np.array([p.positions for p in c.points])
     assert pos.shape == (8, 7) and np.all(np.isfinite(pos)) and np.abs(pos).max() < 1.0  # action_std 0.05
     strip = image_from_msg(frames[-1])
-    assert strip.shape == (2 * 128, 3 * 128, 3)  # 2 cameras x (observed + 2 predicted) tiles
+    # 2 cameras x (observed + 2 predicted) tiles; once real frames are paired, each predicted tile is followed
+    # by its real frame and the difference (test_wam_node_display.py checks what the tiles show)
+    assert strip.shape in ((2 * 128, 3 * 128, 3), (2 * 128, 7 * 128, 3))
     assert any(abs(time_to_sec(frames[-1].header.stamp) - s) < 1e-6 for s in stamps)
     markers = paths[-1].markers
     assert [m.type for m in markers] == [Marker.LINE_STRIP, Marker.SPHERE_LIST]

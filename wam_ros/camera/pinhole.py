@@ -23,6 +23,7 @@ Pixel coordinates follow OpenCV/CameraInfo: the centre of pixel (0, 0) is (0, 0)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,3 +132,22 @@ class PinholeCamera:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def load_calibrations(entries: Sequence[str], resolve_path: Callable[[str], Path] = Path) -> dict[str, PinholeCamera]:
+    """``["scene=config/sim_scene_camera.yaml", ...]`` (empty entries skipped) as camera -> calibration.
+
+    The key is the camera's topic name, so one file can serve a camera renamed in a deployment.
+    Raises CalibrationError naming the entry that is malformed or whose file is unusable.
+    """
+    out: dict[str, PinholeCamera] = {}
+    for entry in entries:
+        if not entry:
+            continue
+        camera, sep, path = (s.strip() for s in entry.partition("="))
+        if not sep or not camera or not path:
+            raise CalibrationError(f"calibration entry {entry!r}: expected camera=file")
+        if camera in out:
+            raise CalibrationError(f"calibration entry {entry!r}: camera '{camera}' is given twice")
+        out[camera] = PinholeCamera.load(resolve_path(path))
+    return out

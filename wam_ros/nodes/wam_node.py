@@ -2,8 +2,9 @@
 
 Subscribes ``camera/<name>/color/image_raw`` (per configured camera), ``/joint_states``
 and ``/wam/instruction``; publishes ``/wam/action_chunk`` (stamped with the
-observation time), ``/wam/predicted_frames`` (filmstrip, decoded only while someone
-subscribes), ``/wam/predicted_path`` (end-effector path of the chunk) and
+observation time), ``/wam/predicted_frames`` (filmstrip with the chunk's path drawn into
+each calibrated camera, and the real frames beside the predicted ones as they arrive;
+composed only while someone subscribes), ``/wam/predicted_path`` (end-effector path of the chunk) and
 ``/diagnostics``. Inference runs in a worker thread so callbacks never block; when to
 infer is decided by ``wam_ros.control.inference_scheduler``. A missing camera, stale joint
 state or failing backend means no chunk — never a stale or zero one.
@@ -27,11 +28,13 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from wam_ros.camera.multi_camera_sync import CameraSynchronizer
+from wam_ros.camera.pinhole import CalibrationError, load_calibrations
 from wam_ros.control.inference_scheduler import InferenceScheduler
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
 from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies.base import Observation, Policy, Prediction
 from wam_ros.policies.factory import PolicyConfigError, build_policy
+from wam_ros.resources import resolve
 from wam_ros.robot.joint_state import JointStateError, positions_in_order
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
@@ -44,14 +47,16 @@ from wam_ros.ros.parameters import ParameterError, declare_params
 from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
-from wam_ros.visualization.filmstrip import make_filmstrip, observed_only_strip
+from wam_ros.visualization.path_overlay import ChunkPath, time_rgb
+from wam_ros.visualization.prediction_display import PredictionDisplay
 
 PARAMS = wam_node_params.PARAMS  # defined once, in wam_ros.params.wam_node
 
 
 def time_colour(frac: float) -> ColorRGBA:
-    """Early = blue, late = red: the path's colour tells time along the chunk."""
-    return ColorRGBA(r=float(frac), g=0.2, b=float(1.0 - frac), a=1.0)
+    """Early = blue, late = red: the path's colour tells time along the chunk (as on the filmstrip)."""
+    r, g, b = time_rgb(frac)
+    return ColorRGBA(r=r, g=g, b=b, a=1.0)
 
 
 def path_markers(
@@ -91,6 +96,8 @@ class WamNode(GuardedNode):
             raise ParameterError(str(exc)) from exc
         self.device = self.policy.device
         self.arm_idx = [self.joint_names.index(n) for n in self.robot.arm_joints]
+        self.display = self._prediction_display()
+        self._notes_said = 0
         self.sync = CameraSynchronizer(self.cameras, self.p["sync_slop"], self.p["max_image_age"])
         self.scheduler = InferenceScheduler(
             self.p["trigger_mode"], self.p["trigger_threshold"], self.p["trigger_rate"], self.p["min_interval"]
@@ -139,6 +146,18 @@ class WamNode(GuardedNode):
         )
 
     # ------------------------------------------------------------------ configure
+    def _prediction_display(self) -> PredictionDisplay:
+        """The filmstrip's state, with the calibrations of this node's cameras (a bad file refuses the start)."""
+        try:
+            calibrations = load_calibrations(self.p["camera_calibrations"], resolve)
+        except CalibrationError as exc:
+            raise ParameterError(f"parameter 'camera_calibrations': {exc}") from exc
+        unused = sorted(set(calibrations) - set(self.cameras))
+        if unused:
+            self.get_logger().info(f"camera_calibrations for {unused}: not among the cameras {self.cameras}, unused")
+        tile = self.p["filmstrip_tile"]
+        return PredictionDisplay({c: k for c, k in calibrations.items() if c in self.cameras}, (tile, tile))
+
     def _on_param(self, name: str, value: Any) -> None:
         self.p[name] = value
         if name in self.policy.tunables():  # num_steps, noise_scale: applied from the next chunk on
@@ -272,23 +291,42 @@ class WamNode(GuardedNode):
         if self.p["surprise_monitor"] and pred.frames is not None and pred.frame_offsets is not None:
             with self._match_lock:
                 self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames)
-        tile = self.p["filmstrip_tile"]
-        if pred.frames is not None and pred.frame_offsets is not None:
-            strip = make_filmstrip(obs.images, pred.frames, pred.frame_offsets, (tile, tile))
+        want_strip = self.pub_frames.get_subscription_count() > 0 and bool(obs.images)
+        want_markers = self.pub_path.get_subscription_count() > 0
+        if not (want_strip or want_markers):
+            return  # nobody watches: no kinematics, no composing
+        q_path = np.vstack([obs.joint_positions[self.arm_idx], pred.actions[:, self.arm_idx]])
+        path = ChunkPath.from_joints(self.robot.kinematics.fk, q_path, np.concatenate([[0.0], times]))
+        if want_strip:
+            frames = pred.frames if pred.frame_offsets is not None else None
+            strip = self.display.show(obs.timestamp, obs.images, path, frames, pred.frame_offsets,
+                                      note="no predicted frames from this policy server")
             self.pub_frames.publish(image_to_msg(strip, obs.timestamp, "wam_filmstrip"))
-        elif obs.images and self.pub_frames.get_subscription_count() > 0:
-            strip = observed_only_strip(obs.images, "no predicted frames from this policy server", (tile, tile))
-            self.pub_frames.publish(image_to_msg(strip, obs.timestamp, "wam_filmstrip"))
-        if self.pub_path.get_subscription_count() > 0:
-            q_path = np.vstack([obs.joint_positions[self.arm_idx], pred.actions[:, self.arm_idx]])
-            ee = self.robot.kinematics.fk_path(q_path)
-            self.pub_path.publish(path_markers(ee, np.concatenate([[0.0], times]), self.robot.base_link,
-                                               obs.timestamp))
+            self._say_display_notes()
+        if want_markers:
+            self.pub_path.publish(path_markers(path.positions, path.times, self.robot.base_link, obs.timestamp))
+
+    def _say_display_notes(self) -> None:
+        """Log once each camera that gets no path drawn on the filmstrip, and why."""
+        notes = self.display.notes
+        for note in notes[self._notes_said:]:
+            self.get_logger().info(f"/wam/predicted_frames: {note}")
+        self._notes_said = len(notes)
 
     # ------------------------------------------------------------------ surprise
     def _on_pairs(self, pairs: list[FramePair]) -> None:
         """Predicted frames whose real frame has just arrived (image callback thread)."""
         self._pairs_seen += len(pairs)
+        self._show_pairs(pairs)
+
+    def _show_pairs(self, pairs: list[FramePair]) -> None:
+        """Republish the filmstrip with the real frames filled in, when they are the shown prediction's."""
+        if self.pub_frames.get_subscription_count() == 0:
+            return
+        shown = self.display.add_pairs(pairs)
+        if shown is not None:
+            stamp, strip = shown
+            self.pub_frames.publish(image_to_msg(strip, stamp, "wam_filmstrip"))
 
     # ------------------------------------------------------------------ diagnostics
     def _diag_inference(self) -> tuple[int, str, dict[str, Any]]:
@@ -303,6 +341,8 @@ class WamNode(GuardedNode):
             "node_overhead_p50_ms": float(np.percentile(ovh, 50)) if ovh.size else float("nan"),
             "chunk_rate_hz": float(rate), "chunks": len(self._latencies), "failures": self._failures,
             "trigger_mode": self.p["trigger_mode"], **{f"sync_{k}": v for k, v in self.sync.stats().items()},
+            "path_overlay_cameras": ", ".join(self.display.overlay_cameras) or "none",
+            **({"path_overlay_notes": "; ".join(self.display.notes)} if self.display.notes else {}),
         }
         if self._last_error:
             return ERROR, f"backend failing: {self._last_error}", values

@@ -59,6 +59,10 @@ PARAMS: list[Param] = [
     Param("extra_latency", 0.0, "injected delay after each inference, for latency benchmarks [s]",
           range=(0.0, 10.0), dynamic=True),
     Param("filmstrip_tile", 128, "filmstrip tile size [px]", range=(16, 1024)),
+    Param("camera_calibrations", [f"{c}=config/sim_{c}_camera.yaml" for c in DEFAULT_CAMERAS],
+          "camera=file per camera (PinholeCamera YAML: K and base_from_camera, or ee_from_camera for a wrist "
+          "camera) for the chunk's path drawn on /wam/predicted_frames; a camera without one gets no path. "
+          "[\"\"]: none. Default: the simulator's cameras; for a real arm, its hand-eye calibrations"),
     Param("surprise_monitor", True, "compare each predicted frame with the real frame that arrives for its time "
           "and publish the surprise on /wam/surprise (predicted frames are then decoded for every chunk)"),
     Param("surprise_match_tolerance", 0.05, "a real frame pairs with a predicted one only if its stamp is within "

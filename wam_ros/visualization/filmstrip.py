@@ -1,7 +1,11 @@
 """The predicted-futures filmstrip: the observed frame then the K predicted frames.
 
 One row per camera, each tile labelled with its time offset ("obs", "+0.8s"), so an
-operator sees in RViz what the model expects its action chunk to do.
+operator sees in RViz what the model expects its action chunk to do. With a calibrated
+camera and the chunk's path, every tile also shows the end-effector path as that camera
+sees it at the tile's time (``wam_ros.visualization.path_overlay``). Once real frames
+are compared, each predicted tile is followed by the real frame that arrived for its time
+and their amplified difference: ``[obs | pred +t1 | real +t1 | diff +t1 | pred +t2 | ...]``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,12 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
+from wam_ros.camera.pinhole import PinholeCamera
+from wam_ros.visualization.path_overlay import ChunkPath, draw_path
+
+#: |predicted - real| is multiplied by this before colour-mapping, so small errors show.
+DIFF_GAIN = 4.0
+
 
 def _label(tile: np.ndarray, text: str) -> None:
     scale = max(0.3, tile.shape[0] / 256)
@@ -19,11 +29,52 @@ def _label(tile: np.ndarray, text: str) -> None:
     cv2.putText(tile, text, (2, th + 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
-def _tile(img: np.ndarray, text: str, tile_size: tuple[int, int]) -> np.ndarray:
-    """One frame resized to ``tile_size`` (h, w) with its label."""
+def _resized(img: np.ndarray, tile_size: tuple[int, int]) -> np.ndarray:
     th, tw = tile_size
-    tile = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST)
+
+
+def _tile(img: np.ndarray, text: str, tile_size: tuple[int, int], camera: PinholeCamera | None = None,
+          path: ChunkPath | None = None, at_time: float = 0.0) -> np.ndarray:
+    """One frame resized to ``tile_size`` (h, w), the path drawn as ``camera`` sees it at ``at_time``
+    (when both are given), and its label."""
+    tile = _resized(img, tile_size)
+    if camera is not None and path is not None:
+        draw_path(tile, camera, path, at_time)
     _label(tile, text)
+    return tile
+
+
+def _note_tile(note: str, tile_size: tuple[int, int]) -> np.ndarray:
+    """A dark tile saying ``note`` (word-wrapped)."""
+    th, tw = tile_size
+    blank = np.full((th, tw, 3), 40, np.uint8)
+    scale = max(0.3, th / 384)
+    y = th // 3
+    for line in _wrap(note, max(8, int(tw / (11 * scale)))):
+        cv2.putText(blank, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (230, 230, 230), 1, cv2.LINE_AA)
+        y += int(22 * scale) + 4
+    return blank
+
+
+def psnr(predicted: np.ndarray, real: np.ndarray) -> float:
+    """PSNR [dB] of ``predicted`` against ``real`` (uint8 images of the same shape)."""
+    mse = float(np.mean((predicted.astype(np.float32) - real.astype(np.float32)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+def difference_tile(predicted: np.ndarray, real: np.ndarray, tile_size: tuple[int, int]) -> np.ndarray:
+    """|predicted - real| x DIFF_GAIN as a heat map (black: equal, yellow: far), labelled with the PSNR.
+
+    The real frame is first brought to the predicted frame's size (area averaging), the size the model
+    predicts at, so the difference is the model's error and not resampling noise."""
+    ph, pw = predicted.shape[:2]
+    real_small = cv2.resize(np.ascontiguousarray(real, dtype=np.uint8), (pw, ph), interpolation=cv2.INTER_AREA)
+    diff = np.abs(predicted.astype(np.int16) - real_small.astype(np.int16)).mean(axis=2)
+    heat = cv2.applyColorMap(np.clip(diff * DIFF_GAIN, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+    tile = _resized(heat, tile_size)
+    db = psnr(predicted, real_small)
+    _label(tile, "diff: none" if np.isinf(db) else f"diff {db:.1f}dB")
     return tile
 
 
@@ -33,43 +84,55 @@ def make_filmstrip(
     offsets: Sequence[float] | np.ndarray,
     tile_size: tuple[int, int] = (128, 128),
     cameras: Sequence[str] | None = None,
+    *,
+    path: ChunkPath | None = None,
+    calibrations: Mapping[str, PinholeCamera] | None = None,
+    real: Mapping[str, Mapping[int, np.ndarray]] | None = None,
 ) -> np.ndarray:
     """RGB uint8 image: per camera a row [observed | predicted_0 | ... | predicted_K-1].
 
     ``observed``: camera -> HxWx3; ``predicted``: camera -> (K, h, w, 3); ``offsets``: (K,)
     seconds after the observation; every tile is resized to ``tile_size`` (h, w).
+    ``path`` with ``calibrations`` (camera -> calibration): the chunk's end-effector path is drawn on
+    the calibrated cameras' tiles. ``real`` (camera -> {k: the real frame for offsets[k]}), even empty:
+    each predicted tile is followed by its real frame and their difference (a "waiting" tile while the
+    real frame has not arrived), so the layout stays the same while the comparison fills in.
     """
     cams = list(cameras) if cameras is not None else [c for c in predicted if c in observed]
     if not cams:
         raise ValueError("no camera has both an observed and predicted frames")
     offsets = [float(o) for o in offsets]
+    calibrations = calibrations or {}
     rows = []
     for cam in cams:
         pred = np.asarray(predicted[cam])
         if pred.ndim != 4 or pred.shape[0] != len(offsets):
             raise ValueError(f"camera '{cam}': {pred.shape} predicted frames for {len(offsets)} offsets")
-        tiles = []
-        for img, text in [(observed[cam], f"{cam} obs"), *((p, f"+{o:.1f}s") for p, o in zip(pred, offsets))]:
-            tiles.append(_tile(img, text, tile_size))
+        calib = calibrations.get(cam)
+        tiles = [_tile(observed[cam], f"{cam} obs", tile_size, calib, path, 0.0)]
+        for k, (p, o) in enumerate(zip(pred, offsets)):
+            tiles.append(_tile(p, f"+{o:.1f}s", tile_size, calib, path, o))
+            if real is None:
+                continue
+            frame = real.get(cam, {}).get(k)
+            if frame is None:
+                tiles += [_note_tile(f"real +{o:.1f}s: waiting", tile_size), _note_tile("", tile_size)]
+            else:
+                tiles += [_tile(frame, f"real +{o:.1f}s", tile_size, calib, path, o),
+                          difference_tile(p, frame, tile_size)]
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0)
 
 
-def observed_only_strip(observed: Mapping[str, np.ndarray], note: str,
-                        tile_size: tuple[int, int] = (128, 128)) -> np.ndarray:
+def observed_only_strip(observed: Mapping[str, np.ndarray], note: str, tile_size: tuple[int, int] = (128, 128),
+                        *, path: ChunkPath | None = None,
+                        calibrations: Mapping[str, PinholeCamera] | None = None) -> np.ndarray:
     """Per camera [observed | a tile saying ``note``]: for backends that predict no frames, so the
-    filmstrip says so instead of going silent."""
-    th, tw = tile_size
-    rows = []
-    for cam, img in observed.items():
-        tile = _tile(img, f"{cam} obs", tile_size)
-        blank = np.full((th, tw, 3), 40, np.uint8)
-        scale = max(0.3, th / 384)
-        y = th // 3
-        for line in _wrap(note, max(8, int(tw / (11 * scale)))):
-            cv2.putText(blank, line, (4, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (230, 230, 230), 1, cv2.LINE_AA)
-            y += int(22 * scale) + 4
-        rows.append(np.concatenate([tile, blank], axis=1))
+    filmstrip says so instead of going silent (the chunk's path still drawn on calibrated cameras)."""
+    calibrations = calibrations or {}
+    rows = [np.concatenate([_tile(img, f"{cam} obs", tile_size, calibrations.get(cam), path),
+                            _note_tile(note, tile_size)], axis=1)
+            for cam, img in observed.items()]
     return np.concatenate(rows, axis=0)
 
 
