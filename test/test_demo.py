@@ -59,5 +59,15 @@ def test_exit_code_is_zero_only_for_episodes_and_clean_exits():
 
 
 def test_compose_puts_camera_and_filmstrip_side_by_side_with_even_width():
-    frame = compose(np.zeros((120, 160, 3), np.uint8), None, height=240)
-    assert frame.shape[0] == 240 and frame.shape[1] % 2 == 0 and frame.shape[1] >= 320 + 320
+    frame = compose(np.zeros((120, 160, 3), np.uint8), None, size=(960, 240))
+    assert frame.shape == (240, 960, 3)
+    # the filmstrip grows comparison columns once real frames are paired: the video frame keeps its size,
+    # the strip keeps its aspect ratio
+    for strip in (np.full((256, 384, 3), 200, np.uint8), np.full((256, 896, 3), 200, np.uint8)):
+        frame = compose(np.full((120, 160, 3), 90, np.uint8), strip, size=(960, 240))
+        assert frame.shape == (240, 960, 3)
+        assert (frame[:, :320] == 90).all()  # the camera, 4:3 at full height
+        ys, xs = np.nonzero((frame[:, 320:] == 200).all(axis=2))
+        h, w = np.ptp(ys) + 1, np.ptp(xs) + 1
+        assert abs(w / h - strip.shape[1] / strip.shape[0]) < 0.05
+        assert h == 240 or w == 640  # as large as the box allows

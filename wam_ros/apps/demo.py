@@ -4,7 +4,9 @@ Starts the sim graph as separate processes (simulated arm + cameras, the WAM nod
 the bundled checkpoint — or the scripted expert while no checkpoint exists — the chunk
 smoother and the safety bridge), arms it, runs seeded episodes, prints a live status
 line, and writes a video of the scene camera with the predicted-future filmstrip beside
-it to ``outputs/``. Ctrl-C disarms (the bridge holds the arm) and stops every process.
+it to ``outputs/`` (the chunk's path drawn into each camera; predicted frames beside the real
+frames that arrived for their time, and their difference). Ctrl-C disarms (the bridge holds
+the arm) and stops every process.
 """
 
 from __future__ import annotations
@@ -25,19 +27,37 @@ from wam_ros.apps.graph_runner import add_set_argument, parse_set, stop_on_termi
 from wam_ros.resources import resolve
 
 VIDEO_FPS = 10
+#: (w, h) of the demo video: the scene camera at 480x360 and the filmstrip (observed, predicted, real and
+#: difference tiles of both cameras) beside it.
+VIDEO_SIZE = (1440, 360)
 
 
-def compose(camera: np.ndarray | None, filmstrip: np.ndarray | None, height: int = 240) -> np.ndarray:
-    """Camera view (left) and the latest predicted-future filmstrip (right), same height."""
-    tiles = []
-    for img, what in ((camera, "waiting for the scene camera"), (filmstrip, "no predicted frames (policy has none)")):
+def _fit(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` scaled to fit ``size`` (w, h) with its aspect ratio kept, centred on a dark background."""
+    w, h = size
+    scale = min(w / img.shape[1], h / img.shape[0])
+    fw, fh = max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale))
+    out = np.full((h, w, 3), 20, np.uint8)
+    y, x = (h - fh) // 2, (w - fw) // 2
+    out[y : y + fh, x : x + fw] = cv2.resize(img, (fw, fh), interpolation=cv2.INTER_AREA if scale < 1
+                                             else cv2.INTER_NEAREST)
+    return out
+
+
+def compose(camera: np.ndarray | None, filmstrip: np.ndarray | None, size: tuple[int, int] = VIDEO_SIZE) -> np.ndarray:
+    """One video frame of ``size`` (w, h, even): the scene camera (left, 4:3 at full height) and the latest
+    predicted-future filmstrip fitted beside it. The filmstrip's shape changes (its comparison columns appear
+    once real frames are paired); the frame's does not."""
+    w, h = size
+    cam_w = h * 4 // 3 // 2 * 2
+    boxes = []
+    for img, what, box in ((camera, "waiting for the scene camera", (cam_w, h)),
+                           (filmstrip, "no predicted frames (policy has none)", (w - cam_w, h))):
         if img is None:
-            img = np.zeros((height, height * 4 // 3, 3), np.uint8)
-            cv2.putText(img, what, (8, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (200, 200, 200), 1, cv2.LINE_AA)
-        scale = height / img.shape[0]
-        tiles.append(cv2.resize(img, (max(2, round(img.shape[1] * scale)), height), interpolation=cv2.INTER_AREA))
-    frame = np.concatenate(tiles, axis=1)
-    return frame[:, : frame.shape[1] // 2 * 2]  # even width for yuv420p
+            img = np.zeros((h, cam_w, 3), np.uint8)
+            cv2.putText(img, what, (8, h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (200, 200, 200), 1, cv2.LINE_AA)
+        boxes.append(_fit(img, box))
+    return np.concatenate(boxes, axis=1)
 
 
 class VideoRecorder(threading.Thread):
@@ -52,16 +72,13 @@ class VideoRecorder(threading.Thread):
     def run(self) -> None:
         from wam_ros.dataset.video import VideoEncoder, available_encoder, encoder_options
 
-        encoder, size = None, None
+        encoder = None
         with open(self.path, "wb") as f:
             while not self.stop_event.wait(1.0 / VIDEO_FPS):
                 frame = compose(self.commander.camera_frame, self.commander.filmstrip)
                 if encoder is None:
                     codec = available_encoder("libx264")
-                    size = (frame.shape[1], frame.shape[0])
-                    encoder = VideoEncoder(f, *size, VIDEO_FPS, codec, encoder_options(codec, 23, 20, "veryfast"))
-                if (frame.shape[1], frame.shape[0]) != size:
-                    frame = cv2.resize(frame, size)
+                    encoder = VideoEncoder(f, *VIDEO_SIZE, VIDEO_FPS, codec, encoder_options(codec, 23, 20, "veryfast"))
                 encoder.add(frame)
                 self.frames += 1
             if encoder is not None:
