@@ -32,7 +32,7 @@ def main() -> int:
     args = ap.parse_args()
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
 
@@ -55,7 +55,13 @@ def main() -> int:
     node.create_subscription(JointState, "/joint_states", on_js, SENSOR)
     ex = SingleThreadedExecutor()
     ex.add_node(node)
-    threading.Thread(target=ex.spin, daemon=True).start()
+    def spin() -> None:
+        try:
+            ex.spin()
+        except ExternalShutdownException:  # SIGTERM/SIGINT: main() exits too
+            pass
+
+    threading.Thread(target=spin, daemon=True).start()
 
     def brain(q_arm: np.ndarray | None) -> np.ndarray:
         if state["scene"] is None or state["q"] is None:
@@ -78,10 +84,12 @@ def main() -> int:
     port = server.port if hasattr(server, "port") else int(server.url.rsplit(":", 1)[1])
     print(f"PORT {port}", flush=True)
     try:
-        while True:
-            time.sleep(1)
+        while rclpy.ok():  # rclpy's own SIGINT/SIGTERM handler shuts the context down: then exit
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        return 0
+        pass
+    server.close()
+    return 0
 
 
 if __name__ == "__main__":

@@ -121,6 +121,31 @@ def test_lingbot_va_sequence_reset_obs_then_kv_cache_with_the_executed_action():
     np.testing.assert_allclose(fk, [ROBOT.fk(q[:6])[:3, 3] for q in want[:8]], atol=1e-4)
 
 
+def test_lingbot_va_a_new_episode_on_the_same_connection_starts_from_the_current_pose():
+    """After a reset the server's cache is empty: its next chunk is a first one again (frame 0 = now).
+
+    Regression (issue 18): the stand-in kept its "kv cache expected" state across resets, so the
+    client's skip of frame 0 dropped H real steps and every later episode's first chunk started
+    0.4 s ahead of the arm; through the graph the bridge faulted on the wrist's tracking error.
+    """
+    server = WsStandIn("lingbot_va", brain)
+    server.q_true = Q0.copy()
+    policy = ProfilePolicy("lingbot_va", ROBOT, url=server.url)
+    try:
+        first = policy.infer(observation())
+        policy.infer(observation())
+        policy.reset()
+        again = policy.infer(observation())
+    finally:
+        policy.close()
+        server.close()
+    kinds = ["reset" if r.get("reset") else "kv" if r.get("compute_kv_cache") else "obs" for r in server.requests]
+    assert kinds == ["reset", "obs", "kv", "obs", "reset", "obs"]  # no kv-cache call carries over a reset
+    np.testing.assert_allclose(again.actions, first.actions, atol=1e-6)
+    # the episode's first target is the brain's first step, within one step of the measured pose
+    np.testing.assert_allclose(again.actions[0, :6], brain(Q0)[0, :6], atol=2e-3)
+
+
 def test_cosmos_over_http_json_with_predicted_frames():
     server = CosmosStandIn(brain)
     policy = ProfilePolicy("cosmos_policy", ROBOT, url=server.url)

@@ -143,9 +143,12 @@ class WsStandIn:
                 if self.delay:
                     time.sleep(self.delay)
                 reply = self._answer(req, kv_expected)
-                if self.family == "lingbot_va" and isinstance(req, dict) and "obs" in req and \
-                        not req.get("compute_kv_cache"):
-                    kv_expected = True
+                if self.family == "lingbot_va" and isinstance(req, dict):
+                    # a reset clears the server's cache: the next chunk is again a first one (frame 0 = now)
+                    if req.get("reset"):
+                        kv_expected = False
+                    elif "obs" in req and not req.get("compute_kv_cache"):
+                        kv_expected = True
             except RequestError as exc:
                 ws.send(f"Traceback (most recent call last):\n  ...\n{exc}")
                 ws.close(1011, "Internal server error")
