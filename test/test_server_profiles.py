@@ -146,6 +146,29 @@ def test_lingbot_va_a_new_episode_on_the_same_connection_starts_from_the_current
     np.testing.assert_allclose(again.actions[0, :6], brain(Q0)[0, :6], atol=2e-3)
 
 
+def test_lingbot_va_after_a_server_restart_the_conversation_starts_over():
+    """A restarted server has no prompt and no cache: the client's new connection begins with reset + prompt,
+    and the episode restarts with it (frame 0 skipped again, poses anchored at the current one)."""
+    server = WsStandIn("lingbot_va", brain)
+    server.q_true = Q0.copy()
+    policy = ProfilePolicy("lingbot_va", ROBOT, url=server.url)
+    try:
+        first = policy.infer(observation())
+        policy.infer(observation())
+        policy.close()  # the connection ends with the server process
+        server.close()
+        server = WsStandIn("lingbot_va", brain, port=server.port)
+        server.q_true = Q0.copy()
+        again = policy.infer(observation())
+    finally:
+        policy.close()
+        server.close()
+    kinds = ["reset" if r.get("reset") else "kv" if r.get("compute_kv_cache") else "obs" for r in server.requests]
+    assert kinds == ["reset", "obs"]
+    assert server.requests[0]["prompt"] == "reach the red cube"
+    np.testing.assert_allclose(again.actions, first.actions, atol=1e-6)
+
+
 def test_cosmos_over_http_json_with_predicted_frames():
     server = CosmosStandIn(brain)
     policy = ProfilePolicy("cosmos_policy", ROBOT, url=server.url)

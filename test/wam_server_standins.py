@@ -104,6 +104,10 @@ class WsStandIn:
         self.family, self.brain, self.reply_override, self.delay = family, brain, reply_override, delay
         self.requests: list[Any] = []
         self.resets = 0
+        # LingBot-VA keeps its state in the model, not per connection: the prompt and whether a chunk was
+        # answered since the last reset (then the next obs continues the episode from the kv cache)
+        self.prompt: str | None = None
+        self.kv_expected = False
         self.sessions: set[str] = set()
         self.frame_counts: list[int] = []
         self.q_true: np.ndarray | None = None  # for families whose state carries no joints
@@ -131,7 +135,6 @@ class WsStandIn:
         from websockets.exceptions import ConnectionClosed
 
         ws.send(packb(self.metadata()))
-        kv_expected = False
         while True:
             try:
                 raw = ws.recv()
@@ -142,13 +145,7 @@ class WsStandIn:
                 self.requests.append(req)
                 if self.delay:
                     time.sleep(self.delay)
-                reply = self._answer(req, kv_expected)
-                if self.family == "lingbot_va" and isinstance(req, dict):
-                    # a reset clears the server's cache: the next chunk is again a first one (frame 0 = now)
-                    if req.get("reset"):
-                        kv_expected = False
-                    elif "obs" in req and not req.get("compute_kv_cache"):
-                        kv_expected = True
+                reply = self._answer(req)
             except RequestError as exc:
                 ws.send(f"Traceback (most recent call last):\n  ...\n{exc}")
                 ws.close(1011, "Internal server error")
@@ -161,7 +158,7 @@ class WsStandIn:
                 ws.send(reply if isinstance(reply, bytes) else packb(reply))
 
     # ------------------------------------------------------------------ families
-    def _answer(self, req: Any, kv_expected: bool) -> Any:
+    def _answer(self, req: Any) -> Any:
         if not isinstance(req, dict):
             raise RequestError(f"TypeError: request is a {type(req).__name__}")
         f = self.family
@@ -169,7 +166,7 @@ class WsStandIn:
             return self._openpi(req)
         if f in ("roboarena", "dreamzero"):
             return self._roboarena(req)
-        return self._lingbot(req, kv_expected)
+        return self._lingbot(req)
 
     def _openpi(self, req: dict) -> dict:
         need(req, "prompt")
@@ -249,11 +246,12 @@ class WsStandIn:
         actions[m:] = actions[m - 1]
         return actions if dz else {"actions": actions}
 
-    def _lingbot(self, req: dict, kv_expected: bool) -> Any:
+    def _lingbot(self, req: dict) -> Any:
         if req.get("reset"):
             self.resets += 1
             self._start = ROBOT.fk(self.q_true[:N_ARM])
-            need(req, "prompt")
+            self.prompt = need(req, "prompt")
+            self.kv_expected = False  # the cache is cleared: the next chunk is a first one (frame 0 = now)
             return {}
         if req.get("compute_kv_cache"):
             obs = need(req, "obs")
@@ -266,9 +264,11 @@ class WsStandIn:
         obs = need(req, "obs")
         if not isinstance(obs, dict) or "observation.images.cam_high" not in obs:
             raise RequestError("obs must be a camera dict with observation.images.cam_high")
+        if self.prompt is None:  # a restarted server knows no task until it is reset with one
+            raise RequestError("RuntimeError: no prompt: send {reset: True, prompt} first")
         targets = self.brain(self.q_true)
         f, h = 2, 8
-        first = not kv_expected
+        first, self.kv_expected = not self.kv_expected, True
         rows = np.zeros((f * h, 16), np.float32)
         # the first chunk's latent frame 0 is the current observation: its H actions are "now"
         steps = targets if not first else np.vstack([np.repeat(self.q_true[None], h, axis=0), targets])

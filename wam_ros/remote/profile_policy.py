@@ -80,7 +80,7 @@ class ProfilePolicy(RemotePolicy):
                          response_timeout=response_timeout, connect_timeout=connect_timeout, **kwargs)
         self._kv_pending: tuple[dict[str, np.ndarray], np.ndarray] | None = None  # lingbot_va: frames, action
         self._kv_frames: dict[str, np.ndarray] = {}
-        self._lingbot_reset_sent = False
+        self._lingbot_connection: int | None = None  # lingbot_va: stats.connects when reset + prompt were sent
 
     # ------------------------------------------------------------------ policy
     def reset(self) -> None:
@@ -94,7 +94,7 @@ class ProfilePolicy(RemotePolicy):
                 reply = raw if isinstance(raw, str) else self._decode(raw)
                 if reply != ROBOARENA_RESET_REPLY and not isinstance(reply, dict):
                     raise PolicyError(f"reset not acknowledged by {self.url}: {str(reply)[:200]}")
-            self._lingbot_reset_sent = False
+            self._lingbot_connection = None
 
     def _infer(self, obs: Observation, decode_frames: bool) -> Prediction:
         """One round trip in the profile's protocol (RemotePolicy.infer counts requests and failures)."""
@@ -144,10 +144,15 @@ class ProfilePolicy(RemotePolicy):
 
     def _lingbot_call(self, obs: Observation) -> Any:
         conn = self._ensure_connected()
-        if not getattr(self, "_lingbot_reset_sent", False):
+        if self._lingbot_connection != self.stats.connects:
+            # A new episode, or a new connection mid-episode: the server may have restarted and lost the
+            # prompt and its cache, so the conversation starts over, and with it the episode (the pose the
+            # relative actions are anchored to, and the skip of the first chunk's frame 0).
+            self.codec.reset()
+            self._kv_pending = None
             self._send(conn, msgpack_numpy.packb({"reset": True, "prompt": str(obs.instruction)}))
             self._expect_empty(self._decode(self._recv(conn)), "reset")
-            self._lingbot_reset_sent = True
+            self._lingbot_connection = self.stats.connects
         cams = self.codec.camera_frames(obs)
         if self._kv_pending is not None:  # tell the server what was executed since the last chunk
             frames, action = self._kv_pending
