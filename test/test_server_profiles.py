@@ -119,6 +119,13 @@ def test_lingbot_va_sequence_reset_obs_then_kv_cache_with_the_executed_action():
     assert first.actions.shape == (8, 7) and second.actions.shape == (16, 7)
     fk = np.array([ROBOT.fk(q[:6])[:3, 3] for q in first.actions])
     np.testing.assert_allclose(fk, [ROBOT.fk(q[:6])[:3, 3] for q in want[:8]], atol=1e-4)
+    # what each call exchanged: reset + obs, then kv-cache (the previous and the current camera dicts) + obs
+    image_bytes = 3 * 240 * 320 * 3
+    assert first.extras["messages"] == 2 and second.extras["messages"] == 2
+    assert image_bytes < first.extras["request_bytes"] < 1.1 * image_bytes
+    assert 3 * image_bytes < second.extras["request_bytes"] < 3.3 * image_bytes
+    assert second.extras["response_bytes"] > 16 * 2 * 8 * 4  # the (16, 2, 8) float32 action
+    assert 0 < second.extras["rtt_ms"] <= second.extras["call_ms"]
 
 
 def test_lingbot_va_a_new_episode_on_the_same_connection_starts_from_the_current_pose():
@@ -180,6 +187,9 @@ def test_cosmos_over_http_json_with_predicted_frames():
     np.testing.assert_allclose(pred.actions[:, :6], want[:, :6], atol=1e-5)
     assert set(pred.frames) == {"scene", "wrist"} and pred.frames["scene"].shape == (1, 224, 224, 3)
     assert server.requests[0]["task_description"] == "reach the red cube"
+    assert pred.extras["messages"] == 1
+    assert pred.extras["request_bytes"] > 3 * 224 * 224 * 3 * 4 / 3  # three base64 images in the JSON body
+    assert pred.extras["response_bytes"] > 3 * 224 * 224 * 3 * 4 / 3  # three predicted frames
 
 
 # ------------------------------------------------------------------ bad replies

@@ -16,6 +16,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,22 @@ def json_decode(obj: Any) -> Any:
     return obj
 
 
+@dataclass
+class _Traffic:
+    """What one infer call exchanged: bytes each way, messages sent, and seconds on the wire (send -> reply)."""
+
+    sent: int = 0
+    received: int = 0
+    messages: int = 0
+    wire_s: float = 0.0
+    t_sent: float = 0.0
+
+    def add(self, sent: int, received: int, wire_s: float) -> None:
+        self.sent, self.received = self.sent + sent, self.received + received
+        self.messages += 1
+        self.wire_s += wire_s
+
+
 class ProfilePolicy(RemotePolicy):
     """One robot's client of a profiled server; ``reset()`` starts a new episode (and session)."""
 
@@ -81,6 +98,7 @@ class ProfilePolicy(RemotePolicy):
         self._kv_pending: tuple[dict[str, np.ndarray], np.ndarray] | None = None  # lingbot_va: frames, action
         self._kv_frames: dict[str, np.ndarray] = {}
         self._lingbot_connection: int | None = None  # lingbot_va: stats.connects when reset + prompt were sent
+        self._traffic = _Traffic()
 
     # ------------------------------------------------------------------ policy
     def reset(self) -> None:
@@ -97,8 +115,9 @@ class ProfilePolicy(RemotePolicy):
             self._lingbot_connection = None
 
     def _infer(self, obs: Observation, decode_frames: bool) -> Prediction:
-        """One round trip in the profile's protocol (RemotePolicy.infer counts requests and failures)."""
+        """One exchange in the profile's protocol (RemotePolicy.infer counts requests and failures)."""
         t0 = time.perf_counter()
+        self._traffic = traffic = _Traffic()
         proto = self.profile.protocol
         if proto == "cosmos":
             reply = self._http_call(self.codec.request(obs))
@@ -110,14 +129,16 @@ class ProfilePolicy(RemotePolicy):
                 request["endpoint"] = "infer"
             reply = self._ws_call(request)
         self.codec.calls_since_reset += 1
-        rtt_ms = (time.perf_counter() - t0) * 1000.0
+        call_ms = (time.perf_counter() - t0) * 1000.0
         actions = self._actions(reply)
         joints = self.codec.joint_chunk(actions, np.asarray(obs.joint_positions, dtype=float))
         frames = self.codec.predicted_frames(reply) if decode_frames else {}
         pred = Prediction(actions=joints, action_period=self.profile.period,
                           frames=frames or None,
                           frame_offsets=np.array([len(joints) * self.profile.period]) if frames else None,
-                          extras={"rtt_ms": rtt_ms, "server_profile": self.profile.name,
+                          extras={"rtt_ms": traffic.wire_s * 1000.0, "call_ms": call_ms,
+                                  "request_bytes": traffic.sent, "response_bytes": traffic.received,
+                                  "messages": traffic.messages, "server_profile": self.profile.name,
                                   "predicted_frames": "sent" if frames else "none from this server"})
         return pred.validate(self.spec)
 
@@ -137,6 +158,18 @@ class ProfilePolicy(RemotePolicy):
         return self.codec.actions(reply)
 
     # ------------------------------------------------------------------ transports
+    def _send(self, conn: Any, payload: bytes) -> None:
+        self._traffic.sent += len(payload)
+        self._traffic.messages += 1
+        self._traffic.t_sent = time.perf_counter()
+        super()._send(conn, payload)
+
+    def _recv(self, conn: Any, text_ok: bool = False) -> bytes | str:
+        reply = super()._recv(conn, text_ok)
+        self._traffic.wire_s += time.perf_counter() - self._traffic.t_sent
+        self._traffic.received += len(reply)
+        return reply
+
     def _ws_call(self, request: dict[str, Any]) -> Any:
         conn = self._ensure_connected()
         self._send(conn, msgpack_numpy.packb(request))
@@ -170,9 +203,12 @@ class ProfilePolicy(RemotePolicy):
         body = json.dumps(json_encode(request)).encode()
         req = urllib.request.Request(f"{self.http_url}/act", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
+        t_sent = time.perf_counter()
         try:
             with urllib.request.urlopen(req, timeout=self.response_timeout) as resp:
-                text = resp.read().decode()
+                raw = resp.read()
+            self._traffic.add(len(body), len(raw), time.perf_counter() - t_sent)
+            text = raw.decode()
         except urllib.error.HTTPError as e:
             raise PolicyError(f"policy server {self.http_url} answered HTTP {e.code}: {e.reason}") from e
         except (urllib.error.URLError, TimeoutError, OSError) as e:
