@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import numpy as np
+from geometry_msgs.msg import Vector3Stamped
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.publisher import Publisher
@@ -48,6 +49,7 @@ from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to
 from wam_ros.safety.checks import SafetyChecker, SafetyConfig, SafetyConfigError
 from wam_ros.safety.goal_delivery import DeliveryConfig, GoalDelivery, Report, supervise
 from wam_ros.safety.supervisor import CommandSource, Output, Reply, SafetyState, SafetySupervisor, SupervisorConfig
+from wam_ros.safety.surprise_action import SurpriseGate
 from wam_ros.visualization.safety_marker import SafetyMarker, height_over, safety_marker
 
 # Defined once, in wam_ros.params.safety_bridge_node (defaults from SafetyConfig / SupervisorConfig / DeliveryConfig).
@@ -184,6 +186,8 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         e.append(self.create_subscription(JointTrajectory, p["command_topic"], self._on_command, COMMAND))
         e.append(self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_states, SENSOR))
         e.append(self.create_subscription(Bool, p["estop_topic"], self._on_estop_topic, COMMAND))
+        self.surprise = SurpriseGate(p["surprise_action"], p["surprise_slow_factor"], p["surprise_timeout"])
+        e.append(self.create_subscription(Vector3Stamped, p["surprise_topic"], self._on_surprise, SENSOR))
         if p["deadman"] == "bool":
             e.append(self.create_subscription(Bool, p["deadman_topic"], self._on_deadman_bool, SENSOR))
         elif p["deadman"] == "joy":
@@ -303,11 +307,23 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         if not self._active:
             return
         now = self._now()
+        self._apply_surprise()  # a stale alarm lets go
         self._apply(self.sup.tick(now, steady=self._steady()))
         if self.p["output"] == "forward" and now <= self._stream_until:
             ref = self.sup.reference(now)
             if ref is not None:
                 self._send_forward(ref[0])
+
+    def _on_surprise(self, msg: Vector3Stamped) -> None:
+        v = msg.vector
+        self.surprise.update(v.x, v.y, v.z > 0.5, self._steady())
+        if self._active:
+            self._apply_surprise()
+
+    def _apply_surprise(self) -> None:
+        reply = self.surprise.apply(self.sup, self._now(), self._steady())
+        if reply is not None:
+            self._apply(reply)
 
     def _on_estop_topic(self, msg: Bool) -> None:
         # tracked even while inactive, so a reset after activation still sees an asserted e-stop
@@ -343,6 +359,10 @@ class SafetyBridgeNode(GuardedLifecycleNode):
 
     def _on_param(self, name: str, value: Any) -> None:
         self.p[name] = value
+        if name in ("surprise_action", "surprise_slow_factor") and self.sup is not None:
+            self.surprise.action, self.surprise.slow_factor = self.p["surprise_action"], self.p["surprise_slow_factor"]
+            if self._active:
+                self._apply_surprise()
         if name == "speed_scaling" and self.sup is not None:
             self._apply(self.sup.set_speed_scaling(float(value), self._now(), steady=self._steady()))
 
@@ -522,6 +542,11 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         values["last_joint_state_refusal"] = sup.last_joint_state_refusal
         if sup.holding_for_joint_states and level == diag.OK:
             level, message = diag.WARN, f"{message}: holding, joint_states stale ({age:.3f}s)"
+        values.update(surprise_action=self.p["surprise_action"], surprise_score=self.surprise.score,
+                      surprise_alarm=self.surprise.alarm)
+        warning = self.surprise.warning(self._steady())
+        if warning and level == diag.OK:
+            level, message = diag.WARN, f"{message}: {warning}"
         if self._delivery is not None:
             d = self._delivery
             values.update({f"goals_{k.replace(' ', '_')}": v for k, v in sorted(d.counts.items())})

@@ -4,7 +4,10 @@ Subscribes ``camera/<name>/color/image_raw`` (per configured camera), ``/joint_s
 and ``/wam/instruction``; publishes ``/wam/action_chunk`` (stamped with the
 observation time), ``/wam/predicted_frames`` (filmstrip with the chunk's path drawn into
 each calibrated camera, and the real frames beside the predicted ones as they arrive;
-composed only while someone subscribes), ``/wam/predicted_path`` (end-effector path of the chunk) and
+composed only while someone subscribes), ``/wam/predicted_path`` (end-effector path of the chunk),
+``/wam/surprise`` (how far the real frames depart from the predicted ones, in units of the
+model's usual error: ``wam_ros.monitoring.surprise``; geometry_msgs/Vector3Stamped, x = score,
+y = alarm threshold, z = 1 while the alarm is on, stamped with the real frames' time) and
 ``/diagnostics``. Inference runs in a worker thread so callbacks never block; when to
 infer is decided by ``wam_ros.control.inference_scheduler``. A missing camera, stale joint
 state or failing backend means no chunk — never a stale or zero one.
@@ -21,7 +24,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import Point
+from geometry_msgs.msg import Point, Vector3Stamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import ColorRGBA, String
 from trajectory_msgs.msg import JointTrajectory
@@ -31,6 +34,7 @@ from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.camera.pinhole import CalibrationError, load_calibrations
 from wam_ros.control.inference_scheduler import InferenceScheduler
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
+from wam_ros.monitoring.surprise import PairScore, SurpriseAlarm, SurpriseMonitor, SurpriseScorer
 from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies.base import Observation, Policy, Prediction
 from wam_ros.policies.factory import PolicyConfigError, build_policy
@@ -118,10 +122,13 @@ class WamNode(GuardedNode):
         self._match_lock = threading.Lock()  # the worker adds predictions, image callbacks observe frames
         self.matcher = PredictionMatcher(self.p["surprise_match_tolerance"])
         self._pairs_seen = 0
+        self.surprise = self._surprise_monitor()
+        self._surprise_last: tuple[float, bool, list[PairScore]] = (float("nan"), False, [])
 
         self.pub_chunk = self.create_publisher(JointTrajectory, "/wam/action_chunk", qos.COMMAND)
         self.pub_frames = self.create_publisher(Image, "/wam/predicted_frames", 1)
         self.pub_path = self.create_publisher(MarkerArray, "/wam/predicted_path", 1)
+        self.pub_surprise = self.create_publisher(Vector3Stamped, "/wam/surprise", qos.SENSOR)
         for cam in self.cameras:
             self.create_subscription(
                 Image, f"camera/{cam}/color/image_raw", lambda m, c=cam: self._on_image(c, m), qos.SENSOR
@@ -135,6 +142,8 @@ class WamNode(GuardedNode):
 
         self.diag = Diagnostics(self, hardware_id=f"wam:{self.p['backend']}")
         self.diag.add("inference", self._diag_inference)
+        if self.p["surprise_monitor"]:
+            self.diag.add("surprise", self._diag_surprise)
         self._jobs: queue.Queue[tuple[Observation, float]] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="wam_inference", daemon=True)
@@ -162,6 +171,9 @@ class WamNode(GuardedNode):
         self.p[name] = value
         if name in self.policy.tunables():  # num_steps, noise_scale: applied from the next chunk on
             self.policy.tune(name, value)
+        if name in ("surprise_threshold", "surprise_clear"):
+            alarm = self.surprise.alarm
+            alarm.threshold, alarm.clear = self.p["surprise_threshold"], self.p["surprise_clear"]
         if name in ("trigger_mode", "trigger_threshold", "trigger_rate", "min_interval"):
             with self._lock:
                 self.scheduler.configure(self.p["trigger_mode"], self.p["trigger_threshold"],
@@ -317,7 +329,46 @@ class WamNode(GuardedNode):
     def _on_pairs(self, pairs: list[FramePair]) -> None:
         """Predicted frames whose real frame has just arrived (image callback thread)."""
         self._pairs_seen += len(pairs)
+        self._score_pairs(pairs)
         self._show_pairs(pairs)
+
+    def _surprise_monitor(self) -> SurpriseMonitor:
+        """Scorer (calibrated from surprise_calibration, else learning during its warm-up) and alarm."""
+        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"])
+        if self.p["surprise_calibration"]:
+            try:
+                scorer.load(self.p["surprise_calibration"])
+            except ValueError as exc:
+                raise ParameterError(f"parameter 'surprise_calibration': {exc}") from exc
+        if self.p["surprise_clear"] > self.p["surprise_threshold"]:
+            raise ParameterError(f"parameter 'surprise_clear' = {self.p['surprise_clear']}: must not exceed "
+                                 f"surprise_threshold ({self.p['surprise_threshold']})")
+        return SurpriseMonitor(scorer, SurpriseAlarm(self.p["surprise_threshold"], self.p["surprise_clear"]))
+
+    def _score_pairs(self, pairs: list[FramePair]) -> None:
+        """Score the batch, publish it on /wam/surprise (x = score, y = threshold, z = alarm), say alarms."""
+        with self._match_lock:  # image callbacks of several cameras may run at once
+            was = self.surprise.alarm.active
+            score, alarm, scores = self.surprise.update(pairs)
+            self._surprise_last = (score, alarm, scores)
+        msg = Vector3Stamped()
+        msg.header.stamp = sec_to_time(max(s.stamp for s in scores))  # when reality was seen
+        msg.header.frame_id = "wam_surprise"
+        msg.vector.x, msg.vector.y, msg.vector.z = float(score), float(self.surprise.alarm.threshold), float(alarm)
+        self.pub_surprise.publish(msg)
+        if alarm and not was:
+            self.log.warning("surprise", f"surprise alarm: {self._surprise_text(scores)}", period=1.0)
+        elif was and not alarm:
+            self.get_logger().info(f"surprise alarm cleared (score {score:.1f})")
+
+    @staticmethod
+    def _surprise_text(scores: list[PairScore]) -> str:
+        """The most surprising pair of a batch, named: camera, offset, score, block."""
+        top = max((s for s in scores if np.isfinite(s.score)), key=lambda s: s.score, default=None)
+        if top is None:
+            return "warming up"
+        return (f"camera '{top.camera}' +{top.offset:.1f}s: score {top.score:.1f} at block {top.block} "
+                f"(whole frame {top.whole:.1f})")
 
     def _show_pairs(self, pairs: list[FramePair]) -> None:
         """Republish the filmstrip with the real frames filled in, when they are the shown prediction's."""
@@ -349,6 +400,20 @@ class WamNode(GuardedNode):
         if self._warning:
             return WARN, self._warning, values
         return OK, "running", values
+
+    def _diag_surprise(self) -> tuple[int, str, dict[str, Any]]:
+        score, alarm, scores = self._surprise_last
+        alarm_cfg = self.surprise.alarm
+        values: dict[str, Any] = {"score": score, "alarm": alarm, "threshold": alarm_cfg.threshold,
+                                  "clear": alarm_cfg.clear, "pairs": self._pairs_seen,
+                                  **{f"pairs_{k}": v for k, v in self.matcher.stats().items()}}
+        for s in scores:
+            values[f"score {s.camera} +{s.offset:.1f}s"] = s.score
+        if alarm:
+            return WARN, f"surprise alarm: {self._surprise_text(scores)}", values
+        if not np.isfinite(score):
+            return OK, "warming up" if self._pairs_seen else "no predicted/real frame pairs yet", values
+        return OK, f"score {score:.1f}", values
 
     def close(self) -> None:
         self._stop.set()

@@ -12,6 +12,9 @@ from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.safety.checks import SafetyConfig
 from wam_ros.safety.goal_delivery import DeliveryConfig
 from wam_ros.safety.supervisor import SupervisorConfig
+from wam_ros.safety.surprise_action import ACTIONS as SURPRISE_ACTIONS
+from wam_ros.safety.surprise_action import SLOW_FACTOR
+from wam_ros.safety.surprise_action import TIMEOUT as SURPRISE_TIMEOUT
 from wam_ros.teleop.joy_mapping import BUTTON_RANGE, JoyMapping
 
 #: ``output`` -> the controller commanded when ``controller`` is empty.
@@ -92,6 +95,15 @@ PARAMS: list[Param] = [
     Param("cartesian_box_enabled", False, "check the end effector against cartesian_box"),
     Param("cartesian_box", [-1.0, 1.0, -1.0, 1.0, -0.05, 1.5], "[xmin, xmax, ymin, ymax, zmin, zmax] in base_link (m)"),
     Param("speed_scaling", 1.0, "0-1: slows every command down (0 = stop)", range=(0.0, 1.0), dynamic=True),
+    Param("surprise_action", SURPRISE_ACTIONS[0], "what the WAM's surprise alarm (surprise_topic) does: none = "
+          "monitor only, slow = speed x surprise_slow_factor while it is on, hold = controlled stop and hold while "
+          "it is on", choices=SURPRISE_ACTIONS, dynamic=True),
+    Param("surprise_topic", "/wam/surprise", "input: geometry_msgs/Vector3Stamped from wam_node (x = score, "
+          "y = threshold, z = 1 while the alarm is on)"),
+    Param("surprise_slow_factor", SLOW_FACTOR, "speed factor of surprise_action slow while the alarm is on",
+          range=(0.01, 1.0), dynamic=True),
+    Param("surprise_timeout", SURPRISE_TIMEOUT, "s: a surprise message older than this counts as no alarm "
+          "(a stopped monitor neither holds nor slows)", range=(0.1, 60.0)),
     Param("diagnostics_period", 1.0, "s between /diagnostics reports", range=(0.1, 60.0)),
     *ROBOT_PARAMS,
 ]

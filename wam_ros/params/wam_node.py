@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from wam_ros.camera.config import DEFAULT_CAMERAS
 from wam_ros.control.inference_scheduler import MIN_INTERVAL, MODES, RATE, THRESHOLD
+from wam_ros.monitoring.surprise import CLEAR as SURPRISE_CLEAR
+from wam_ros.monitoring.surprise import THRESHOLD as SURPRISE_THRESHOLD
+from wam_ros.monitoring.surprise import WARMUP as SURPRISE_WARMUP
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.policies import BACKENDS
@@ -67,5 +70,13 @@ PARAMS: list[Param] = [
           "and publish the surprise on /wam/surprise (predicted frames are then decoded for every chunk)"),
     Param("surprise_match_tolerance", 0.05, "a real frame pairs with a predicted one only if its stamp is within "
           "this of the predicted time [s]", range=(0.001, 1.0)),
+    Param("surprise_threshold", SURPRISE_THRESHOLD, "surprise alarm on after consecutive scores above this "
+          "(scores are in units of the model's usual error)", range=(0.0, 1000.0), dynamic=True),
+    Param("surprise_clear", SURPRISE_CLEAR, "surprise alarm off after consecutive scores below this (hysteresis; "
+          "at most surprise_threshold)", range=(0.0, 1000.0), dynamic=True),
+    Param("surprise_warmup", SURPRISE_WARMUP, "pairs per camera and offset learned before scores are reported "
+          "(without a calibration)", range=(1, 100000)),
+    Param("surprise_calibration", "", "JSON of the model's usual error from normal episodes "
+          "(bench/bench_surprise.py --save-calibration); empty: learned online during the warm-up"),
     *ROBOT_PARAMS,
 ]

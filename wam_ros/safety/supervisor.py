@@ -191,6 +191,9 @@ class SafetySupervisor:
         self._pending: tuple[Trajectory, CommandSource] | None = None
         self._sent_since_armed = False
         self._stale_hold = False  # a stale-state hold is in force (commands held back until fresh)
+        self._surprise_hold = ""  # why a surprise hold is in force ("": none): commands held back until it clears
+        self._user_scaling = self.checker.speed_scaling  # speed_scaling as set; times the surprise factor
+        self._surprise_factor = 1.0
         self._estop_latched = False
         self._estop_input = False
         self._deadman = (False, -math.inf)
@@ -300,11 +303,50 @@ class SafetySupervisor:
 
     def set_speed_scaling(self, value: float, now: float, steady: float | None = None) -> Reply:
         self._at(now, steady)
-        self.checker.speed_scaling = value
+        self.checker.speed_scaling = value * self._surprise_factor
+        self._user_scaling = value
         self._event("info", f"speed_scaling = {value:.3f}", now)
         if value == 0.0 and self.state is SafetyState.ACTIVE:
             return self._controlled_stop(now, "speed_scaling set to 0", SafetyState.ARMED)
         return Reply(True, f"speed_scaling = {value:.3f}")
+
+    # ------------------------------------------------------------------ surprise (the WAM's prediction vs reality)
+    @property
+    def surprise_hold(self) -> str:
+        """Why a surprise hold is in force ("" when none)."""
+        return self._surprise_hold
+
+    @property
+    def surprise_factor(self) -> float:
+        """The surprise slow-down on top of speed_scaling (1: none)."""
+        return self._surprise_factor
+
+    def set_surprise_slow(self, factor: float, reason: str, now: float, steady: float | None = None) -> Reply:
+        """Scale every command's speed by ``factor`` (1: no slow-down) on top of speed_scaling, while
+        the surprise alarm asks for it; ``reason`` names why, for the event."""
+        self._at(now, steady)
+        if not 0.0 < factor <= 1.0:
+            raise ValueError(f"surprise slow factor {factor} must be within (0, 1]")
+        if factor != self._surprise_factor:
+            self._surprise_factor = factor
+            self.checker.speed_scaling = self._user_scaling * factor
+            self._event("warn" if factor < 1.0 else "info",
+                        f"{reason}: speed x{factor:.2f}" if factor < 1.0 else f"{reason}: full speed again", now)
+        return Reply(True, f"speed_scaling = {self.checker.speed_scaling:.3f}")
+
+    def set_surprise_hold(self, reason: str, now: float, steady: float | None = None) -> Reply:
+        """``reason`` non-empty: controlled stop and hold, commands held back until it is cleared with "";
+        then the session's commander may resume (its first command must start near the measured position)."""
+        self._at(now, steady)
+        before, self._surprise_hold = self._surprise_hold, reason
+        if reason and not before:
+            if self.state is SafetyState.ACTIVE:
+                return self._controlled_stop(now, f"holding: {reason}", SafetyState.ARMED)
+            self._event("warn", f"surprise hold: {reason}", now)
+        elif before and not reason:
+            self._event("info", "surprise alarm cleared: commands accepted (the first must start near the "
+                                "measured position)", now)  # fmt: skip
+        return Reply(True, f"holding: {reason}" if reason else "no surprise hold")
 
     # ------------------------------------------------------------------ services
     def arm(self, now: float, steady: float | None = None) -> Reply:
@@ -394,6 +436,8 @@ class SafetySupervisor:
             return stale
         if not self.deadman_held(now, self._steady):
             return self._drop("command ignored: deadman not held", now)
+        if self._surprise_hold:
+            return self._drop(f"command held back: {self._surprise_hold}", now)
         if self._steady - self._last_send < 1.0 / self.config.max_output_rate:
             res = self._check(traj, now)[0]
             if res.fault:

@@ -1,0 +1,240 @@
+"""The surprise monitor against injected disturbances: ROC AUC, false alarms and detection delay.
+
+Run: .venv/bin/python bench/bench_surprise.py [--checkpoint DIR] [--episodes 10] [--calibration 10]
+
+Method (headless, no ROS): the simulated arm runs the tiny WAM closed loop (``ClosedLoop``'s
+scheduler and chunk smoother, a fixed ``--compute`` s per inference) on simulation time;
+both cameras are rendered at sim_robot_node's rate and size and fed, with each chunk's
+predicted frames, to the same ``PredictionMatcher`` + ``SurpriseMonitor`` wam_node runs.
+
+* Calibration: ``--calibration`` normal episodes (seeds from 2000) give the usual error per
+  camera, offset and block (``SurpriseScorer.calibrate``).
+* Normal episodes: ``--episodes`` held-out seeds (from 1000), ``--duration`` s each, nothing
+  injected. Every episode starts from the calibrated statistics (which it then follows, as
+  the node does).
+* Disturbed episodes: the same seeds, one disturbance kind at a time
+  (``wam_ros.sim.disturbances``), injected at a seeded random time in ``--onset`` s.
+
+Windows of ``--window`` s: a disturbed window starts at the onset; normal windows tile the
+normal episodes (after the first ``--window``, as the disturbed ones are preceded by at least
+that much). A window's score is the largest batch score in it. ROC AUC: disturbed windows of
+a kind vs all normal windows. False alarms: alarm switch-ons per normal episode at the
+chosen threshold. Delay: onset -> alarm on (median over detected episodes; detected = on
+within the window). The table is in docs/wam.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher  # noqa: E402
+from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer  # noqa: E402
+from wam_ros.params import defaults  # noqa: E402
+from wam_ros.params.sim_robot_node import PARAMS as SIM_PARAMS  # noqa: E402
+from wam_ros.params.wam_node import PARAMS as WAM_PARAMS  # noqa: E402
+from wam_ros.policies.base import Observation  # noqa: E402
+from wam_ros.policies.tiny_wam_policy import TinyWamPolicy  # noqa: E402
+from wam_ros.resources import DEFAULT_CHECKPOINT  # noqa: E402
+from wam_ros.robot.trajectory import Trajectory  # noqa: E402
+from wam_ros.sim.closed_loop import ClosedLoop, LoopConfig  # noqa: E402
+from wam_ros.sim.disturbances import KINDS, Disturbance  # noqa: E402
+from wam_ros.sim.sim_env import SimEnv  # noqa: E402
+
+
+@dataclass
+class Trace:
+    """One episode: batch scores (time since episode start, score, alarm) and its onset (None: normal)."""
+
+    seed: int
+    kind: str | None
+    onset: float | None
+    t: list[float] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    alarm: list[bool] = field(default_factory=list)
+    pairs: list[FramePair] = field(default_factory=list)  # kept for calibration episodes only
+
+
+def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, monitor: SurpriseMonitor | None,
+                disturbance: Disturbance | None, onset: float | None, camera_rate: float, tolerance: float,
+                keep_pairs: bool = False) -> Trace:
+    """Closed loop for ``duration`` s; camera frames at ``camera_rate``; the disturbance at ``onset``."""
+    env, sm, sched, policy = loop.env, loop.smoother, loop.scheduler, loop.policy
+    env.reset(seed)
+    policy.reset()
+    if sched.busy:
+        sched.finished(env.time)
+    sched.reset()
+    names = env.robot.actuated_joints
+    sm.set_joint_state(names, env.arm.actuated_positions(), env.time)
+    sm.reset(env.time)
+    matcher = PredictionMatcher(tolerance)
+    trace = Trace(seed, disturbance.kind if disturbance else None, onset)
+    start = env.time
+    next_frame = start
+    images: dict[str, np.ndarray] = {}
+    pending = None
+    applied = False
+    try:
+        while env.time - start < duration:
+            now, rel = env.time, env.time - start
+            if disturbance is not None and not applied and rel >= onset:
+                disturbance.apply(env.arm)
+                applied = True
+            if now >= next_frame - 1e-9:
+                next_frame += 1.0 / camera_rate
+                images = loop.renderer.render(env.arm.data.qpos.copy())
+                if applied:
+                    images = disturbance.edit_images(images)
+                pairs = []
+                for cam, img in images.items():
+                    pairs += matcher.observe(cam, now, img)
+                if pairs:
+                    if keep_pairs:
+                        trace.pairs += pairs
+                    if monitor is not None:
+                        score, alarm, _ = monitor.update(pairs)
+                        trace.t.append(rel)
+                        trace.score.append(score)
+                        trace.alarm.append(alarm)
+            if pending is None and images and sched.should_start(now):
+                sched.started(now)
+                obs = Observation(images, env.arm.actuated_positions(), env.episode.instruction, now)
+                pred = policy.infer(obs, decode_frames=True)
+                chunk = Trajectory(now, names, pred.action_period * np.arange(1, len(pred.actions) + 1), pred.actions)
+                pending = (now + compute, chunk, pred, now)
+            if pending is not None and now >= pending[0] - 1e-9:
+                _, chunk, pred, stamp = pending
+                pending = None
+                sm.add_chunk(chunk, now)
+                sched.finished(now, chunk.stamp, float(chunk.times[-1]))
+                matcher.add(stamp, pred.frame_offsets, pred.frames)
+            sm.set_joint_state(names, env.arm.actuated_positions(), now)
+            cmd = sm.step(now)
+            if cmd is not None:
+                env.command_positions(cmd.positions)
+            env.step(loop.cfg.control_period)
+    finally:
+        if disturbance is not None:
+            disturbance.revert(env.arm)
+    return trace
+
+
+def windows(trace: Trace, window: float) -> tuple[list[float], float | None]:
+    """(normal window scores, disturbed window score or None)."""
+    t, s = np.array(trace.t), np.nan_to_num(np.array(trace.score), nan=-np.inf)
+    if trace.onset is not None:
+        inside = (t >= trace.onset) & (t < trace.onset + window)
+        return [], float(s[inside].max()) if inside.any() else -np.inf
+    out = []
+    end = t.max() if t.size else 0.0
+    lo = window
+    while lo + window <= end + 1e-9:
+        inside = (t >= lo) & (t < lo + window)
+        out.append(float(s[inside].max()) if inside.any() else -np.inf)
+        lo += window
+    return out, None
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    """P(a disturbed window scores above a normal one), ties count half."""
+    p, n = np.array(pos)[:, None], np.array(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def alarm_ons(trace: Trace, after: float = -np.inf) -> list[float]:
+    """Times the alarm switched on (after ``after``)."""
+    a = np.array(trace.alarm, bool)
+    on = np.flatnonzero(a & ~np.concatenate([[False], a[:-1]]))
+    return [trace.t[i] for i in on if trace.t[i] >= after]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
+    ap.add_argument("--episodes", type=int, default=10, help="held-out seeds: normal and per disturbance kind")
+    ap.add_argument("--first-seed", type=int, default=1000)
+    ap.add_argument("--calibration", type=int, default=10, help="normal episodes (seeds from 2000) to calibrate")
+    ap.add_argument("--duration", type=float, default=10.0, help="s per episode")
+    ap.add_argument("--onset", type=float, nargs=2, default=(3.0, 6.0), help="disturbance time range [s]")
+    ap.add_argument("--window", type=float, default=2.5, help="s of a scoring window")
+    ap.add_argument("--compute", type=float, default=0.15, help="s per inference (fixed, for repeatability)")
+    ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--threshold", type=float, default=SurpriseAlarm.threshold)
+    ap.add_argument("--clear", type=float, default=SurpriseAlarm.clear)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-calibration", type=Path, default=None, help="write the calibrated statistics (JSON)")
+    ap.add_argument("--dump", type=Path, default=None, help="write every episode's score trace (JSON)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    sim, wam = defaults(SIM_PARAMS), defaults(WAM_PARAMS)
+    env = SimEnv()
+    policy = TinyWamPolicy(a.checkpoint, device="cpu", joint_names=env.robot.actuated_joints)
+    loop = ClosedLoop(env, policy, LoopConfig(image_size=(sim["image_height"], sim["image_width"])))
+    rate, tol = sim["camera_rate"], wam["surprise_match_tolerance"]
+    t0 = time.monotonic()
+    try:
+        scorer = SurpriseScorer()
+        for seed in range(2000, 2000 + a.calibration):
+            cal = run_episode(loop, seed, a.duration, a.compute, None, None, None, rate, tol, keep_pairs=True)
+            scorer.calibrate(cal.pairs)
+        if a.save_calibration:
+            scorer.save(a.save_calibration)
+
+        def monitor() -> SurpriseMonitor:
+            return SurpriseMonitor(copy.deepcopy(scorer), SurpriseAlarm(a.threshold, a.clear))
+
+        seeds = range(a.first_seed, a.first_seed + a.episodes)
+        normal = [run_episode(loop, s, a.duration, a.compute, monitor(), None, None, rate, tol) for s in seeds]
+        rng = np.random.default_rng(0)
+        disturbed: dict[str, list[Trace]] = {}
+        for kind in a.kinds:
+            disturbed[kind] = [run_episode(loop, s, a.duration, a.compute, monitor(), Disturbance(kind),
+                                           float(rng.uniform(*a.onset)), rate, tol) for s in seeds]
+    finally:
+        loop.close()
+    if a.dump:
+        a.dump.write_text(json.dumps([{"seed": tr.seed, "kind": tr.kind, "onset": tr.onset, "t": tr.t,
+                                       "score": tr.score, "alarm": tr.alarm}
+                                      for tr in normal + [t for ts in disturbed.values() for t in ts]]))
+    neg = [w for tr in normal for w in windows(tr, a.window)[0]]
+    false_alarms = [len(alarm_ons(tr)) for tr in normal]
+    print(f"checkpoint {a.checkpoint}; {a.calibration} calibration episodes, {a.episodes} normal + {a.episodes} "
+          f"per kind, {a.duration:g} s each; onset in [{a.onset[0]:g}, {a.onset[1]:g}] s; windows {a.window:g} s; "
+          f"threshold {a.threshold:g} (clear {a.clear:g}); {time.monotonic() - t0:.0f} s\n")
+    print(f"normal: {len(neg)} windows, window score median {np.median(neg):.1f}, max {np.max(neg):.1f}; "
+          f"false alarms {sum(false_alarms)} in {len(normal)} episodes "
+          f"({sum(f > 0 for f in false_alarms)} episodes with any)\n")
+    print("| disturbance | ROC AUC | detected | delay median s | delay max s | window score median |")
+    print("|---|---|---|---|---|---|")
+    aucs = []
+    for kind, traces in disturbed.items():
+        pos = [windows(tr, a.window)[1] for tr in traces]
+        delays = []
+        for tr in traces:
+            ons = [t for t in alarm_ons(tr, tr.onset) if t < tr.onset + a.window]
+            if ons:
+                delays.append(ons[0] - tr.onset)
+        aucs.append(auc(pos, neg))
+        print(f"| {kind} | {aucs[-1]:.2f} | {len(delays)}/{len(traces)} | "
+              f"{np.median(delays) if delays else float('nan'):.2f} | {max(delays) if delays else float('nan'):.2f} | "
+              f"{np.median(pos):.1f} |")
+    print(f"| all | {auc([windows(tr, a.window)[1] for ts in disturbed.values() for tr in ts], neg):.2f} | | | | |")
+
+
+if __name__ == "__main__":
+    main()
