@@ -240,6 +240,34 @@ def test_cosmos_error_body_and_unreachable_server_are_named():
         ProfilePolicy("cosmos_policy", ROBOT, url=server.url, response_timeout=0.5).infer(observation())
 
 
+def test_switching_family_at_the_same_address_is_the_profile_alone():
+    """The node's settings with only server_profile changed reach each family's server at remote_url:
+    the profile decides the transport, so Cosmos Policy's HTTP is reached from a ws:// url too."""
+    from wam_ros.params.wam_node import PARAMS
+    from wam_ros.policies.factory import PolicyConfigError, build_policy
+
+    defaults = {p.name: p.default for p in PARAMS}
+    servers = {"cosmos_policy": CosmosStandIn(brain), "openpi_aloha": WsStandIn("openpi_aloha", brain)}
+    port = {name: int(s.url.rsplit(":", 1)[1]) for name, s in servers.items()}
+    try:
+        for name in servers:
+            settings = dict(defaults, backend="remote", remote_url=f"ws://127.0.0.1:{port[name]}", server_profile=name)
+            policy = build_policy(settings, ROBOT, ["scene", "wrist"])
+            try:
+                pred = policy.infer(observation())
+            finally:
+                policy.close()
+            np.testing.assert_allclose(pred.actions[:, :6], _expected(ServerProfile.load(name))[:, :6], atol=1e-5)
+        assert len(servers["cosmos_policy"].requests) == 1
+        bad = dict(defaults, backend="remote", remote_url="ftp://127.0.0.1:1", server_profile="cosmos_policy")
+        with pytest.raises(PolicyConfigError, match=r"server_profile.*speaks HTTP") as err:
+            build_policy(bad, ROBOT, ["scene", "wrist"])
+        assert err.value.setting == "server_profile"
+    finally:
+        for s in servers.values():
+            s.close()
+
+
 def test_profiles_are_validated_by_name(tmp_path):
     with pytest.raises(ProfileError, match=r"not found.*shipped"):
         ServerProfile.load("nope")

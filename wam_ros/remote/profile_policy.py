@@ -62,6 +62,25 @@ def json_decode(obj: Any) -> Any:
     return obj
 
 
+def transport_url(url: str, http: bool) -> str:
+    """The server's address in the profile's transport: the profile decides websocket or HTTP, the URL says where.
+
+    A scheme of the other transport is mapped (ws <-> http, wss <-> https), so switching a running setup to a
+    family with another transport at the same address is the profile alone; 'host:port' gets the scheme.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        scheme, rest = "", url.strip()
+    mapped = {"ws": "http", "wss": "https"} if http else {"http": "ws", "https": "wss"}
+    scheme = mapped.get(scheme.lower(), scheme.lower()) or ("http" if http else "ws")
+    allowed = ("http", "https") if http else ("ws", "wss")
+    if scheme not in allowed or not rest:
+        transport, schemes = ("HTTP", "http:// or https://") if http else ("websocket", "ws:// or wss://")
+        raise ProfileError(f"server url {url!r}: this profile's server speaks {transport}; "
+                           f"give {schemes}host:port")
+    return f"{scheme}://{rest}"
+
+
 @dataclass
 class _Traffic:
     """What one infer call exchanged: bytes each way, messages sent, and seconds on the wire (send -> reply)."""
@@ -92,6 +111,7 @@ class ProfilePolicy(RemotePolicy):
                           action_horizon=self.profile.execute or self.profile.horizon or 1,
                           action_period=self.profile.period)
         self._http = self.profile.protocol == "cosmos"
+        base = transport_url(base, self._http)
         self.http_url = base.rstrip("/") if self._http else ""
         super().__init__("ws://unused:1" if self._http else base, spec=spec, check_horizon=False,
                          response_timeout=response_timeout, connect_timeout=connect_timeout, **kwargs)
