@@ -7,7 +7,9 @@ Run: .venv/bin/python bench/bench_wam.py [--threads 1] [--iters 30] [--steps 5 8
 2. The node's own work per chunk, with the functions wam_node runs: observation
    assembly (Image msg -> array for every camera frame of one inference period,
    synchronizer add/latest, joint-state mapping) and message conversion (chunk ->
-   JointTrajectory, filmstrip -> Image, forward kinematics -> MarkerArray).
+   JointTrajectory, filmstrip -> Image (the chunk's path drawn into both cameras; re-rendered
+   with the real frame and the difference when a predicted time's real frame arrives),
+   forward kinematics -> MarkerArray).
 """
 
 from __future__ import annotations
@@ -21,15 +23,21 @@ import numpy as np
 import torch
 
 from wam_ros.camera.multi_camera_sync import CameraSynchronizer
+from wam_ros.camera.pinhole import load_calibrations
+from wam_ros.monitoring.prediction_matching import FramePair
 from wam_ros.nodes.wam_node import path_markers
+from wam_ros.params import by_name
+from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies import make_policy
 from wam_ros.policies.base import Observation
+from wam_ros.resources import resolve
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.ros.image_conversion import image_from_msg, image_to_msg
 from wam_ros.ros.trajectory_conversion import trajectory_to_msg
 from wam_ros.tiny_wam import CheckpointMeta, Normalization, TinyWam, TinyWamConfig, save_checkpoint
-from wam_ros.visualization.filmstrip import make_filmstrip
+from wam_ros.visualization.path_overlay import ChunkPath
+from wam_ros.visualization.prediction_display import PredictionDisplay
 
 
 def pct(xs: list[float]) -> tuple[float, float]:
@@ -115,23 +123,42 @@ def main() -> None:
     def chunk_msg() -> None:
         trajectory_to_msg(Trajectory(1.0, joints, times, full.actions).validate())
 
+    calibrations = load_calibrations(by_name(wam_node_params.PARAMS)["camera_calibrations"].default, resolve)
+    display = PredictionDisplay(calibrations, (128, 128))
+
+    def chunk_path() -> ChunkPath:
+        q_path = np.vstack([obs.joint_positions[arm_idx], full.actions[:, arm_idx]])
+        return ChunkPath.from_joints(robot.kinematics.fk, q_path, np.concatenate([[0.0], times]))
+
     def filmstrip_msg() -> None:
-        image_to_msg(make_filmstrip(cam_frames, full.frames, full.frame_offsets, (128, 128)), 1.0, "f")
+        image_to_msg(display.show(1.0, cam_frames, chunk_path(), full.frames, full.frame_offsets), 1.0, "f")
+
+    pairs = [FramePair(c, 1.0, float(o), full.frames[c][k], cam_frames[c], 1.0 + o)
+             for c in cams for k, o in enumerate(full.frame_offsets)]
+
+    def compared_msg() -> None:
+        image_to_msg(display.add_pairs(pairs[:1])[1], 1.0, "f")
 
     def path_msg() -> None:
-        ee = robot.kinematics.fk_path(np.vstack([obs.joint_positions[arm_idx], full.actions[:, arm_idx]]))
-        path_markers(ee, np.concatenate([[0.0], times]), robot.base_link, 1.0)
+        p = chunk_path()
+        path_markers(p.positions, p.times, robot.base_link, 1.0)
 
     print("\nwam_node overhead per chunk (ROS message work, no DDS transport)")
     print(f"{'step':<44} {'p50 ms':>8} {'p99 ms':>8}")
     rows = [("observation assembly (30 frames 640x480 + sync)", assemble), ("chunk -> JointTrajectory", chunk_msg),
-            ("filmstrip -> Image (2 cams x 3 tiles 128px)", filmstrip_msg), ("FK path -> MarkerArray", path_msg)]
+            ("FK path + filmstrip -> Image (2 cams x 3 tiles)", filmstrip_msg), ("FK path -> MarkerArray", path_msg)]
     total50 = 0.0
     for name, fn in rows:
         p50, p99 = pct(timed(fn, args.iters))
         total50 += p50
         print(f"{name:<44} {p50:>8.2f} {p99:>8.2f}")
     print(f"{'total (sum of p50)':<44} {total50:>8.2f}")
+    # once per matched real frame (cameras x offsets per chunk), while someone watches /wam/predicted_frames
+    display.show(1.0, cam_frames, chunk_path(), full.frames, full.frame_offsets)
+    display.add_pairs(pairs)
+    p50, p99 = pct(timed(compared_msg, args.iters))
+    print(f"{'per real frame: comparison -> Image (2x7 tiles)':<44} {p50:>8.2f} {p99:>8.2f}"
+          f"   (x{len(pairs)} per chunk)")
 
 
 if __name__ == "__main__":

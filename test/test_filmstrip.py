@@ -129,6 +129,11 @@ def test_display_fills_in_the_shown_predictions_real_frames():
     stamp, strip = display.add_pairs([Pair("wrist", 5.0, 1.6, real)])
     assert stamp == 5.0 and tile(strip, 1, 6)[30:].mean() > 100  # wrist +1.6: the difference is drawn
     assert (tile(strip, 0, 3) == 40).all()  # scene +0.8 still waiting
+    stamp, strip = display.add_pairs([Pair("scene", 5.0, 0.8, real)])
+    # only the changed camera's row is redrawn; the strip is what composing it whole gives, cameras in order
+    whole = make_filmstrip(observed(), predicted(), OFFSETS, (T, T), path=reach_path(),
+                           calibrations={"scene": SCENE, "wrist": WRIST}, real={"scene": {0: real}, "wrist": {1: real}})
+    np.testing.assert_array_equal(strip, whole)
     # the next prediction starts with waiting tiles (same size), its own pairs fill it
     strip = display.show(6.0, observed(), reach_path(), predicted(), np.array(OFFSETS))
     assert strip.shape == (2 * T, 7 * T, 3) and (tile(strip, 1, 6) == 40).all()

@@ -20,6 +20,8 @@ from wam_ros.visualization.path_overlay import ChunkPath, draw_path
 
 #: |predicted - real| is multiplied by this before colour-mapping, so small errors show.
 DIFF_GAIN = 4.0
+#: The heat map's colours (inferno, RGB) as a lookup table: one table lookup per pixel.
+_HEAT = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], cv2.COLORMAP_INFERNO)[:, 0, ::-1].copy()
 
 
 def _label(tile: np.ndarray, text: str) -> None:
@@ -71,7 +73,7 @@ def difference_tile(predicted: np.ndarray, real: np.ndarray, tile_size: tuple[in
     ph, pw = predicted.shape[:2]
     real_small = cv2.resize(np.ascontiguousarray(real, dtype=np.uint8), (pw, ph), interpolation=cv2.INTER_AREA)
     diff = np.abs(predicted.astype(np.int16) - real_small.astype(np.int16)).mean(axis=2)
-    heat = cv2.applyColorMap(np.clip(diff * DIFF_GAIN, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[..., ::-1]
+    heat = _HEAT[np.clip(diff * DIFF_GAIN, 0, 255).astype(np.uint8)]
     tile = _resized(heat, tile_size)
     db = psnr(predicted, real_small)
     _label(tile, "diff: none" if np.isinf(db) else f"diff {db:.1f}dB")
@@ -101,27 +103,42 @@ def make_filmstrip(
     cams = list(cameras) if cameras is not None else [c for c in predicted if c in observed]
     if not cams:
         raise ValueError("no camera has both an observed and predicted frames")
-    offsets = [float(o) for o in offsets]
     calibrations = calibrations or {}
-    rows = []
-    for cam in cams:
-        pred = np.asarray(predicted[cam])
-        if pred.ndim != 4 or pred.shape[0] != len(offsets):
-            raise ValueError(f"camera '{cam}': {pred.shape} predicted frames for {len(offsets)} offsets")
-        calib = calibrations.get(cam)
-        tiles = [_tile(observed[cam], f"{cam} obs", tile_size, calib, path, 0.0)]
-        for k, (p, o) in enumerate(zip(pred, offsets)):
-            tiles.append(_tile(p, f"+{o:.1f}s", tile_size, calib, path, o))
-            if real is None:
-                continue
-            frame = real.get(cam, {}).get(k)
-            if frame is None:
-                tiles += [_note_tile(f"real +{o:.1f}s: waiting", tile_size), _note_tile("", tile_size)]
-            else:
-                tiles += [_tile(frame, f"real +{o:.1f}s", tile_size, calib, path, o),
-                          difference_tile(p, frame, tile_size)]
-        rows.append(np.concatenate(tiles, axis=1))
-    return np.concatenate(rows, axis=0)
+    return np.concatenate([
+        filmstrip_row(cam, observed[cam], predicted[cam], offsets, tile_size, path=path,
+                      calibration=calibrations.get(cam), real=None if real is None else real.get(cam, {}))
+        for cam in cams
+    ], axis=0)
+
+
+def filmstrip_row(
+    camera: str,
+    observed: np.ndarray,
+    predicted: np.ndarray,
+    offsets: Sequence[float] | np.ndarray,
+    tile_size: tuple[int, int] = (128, 128),
+    *,
+    path: ChunkPath | None = None,
+    calibration: PinholeCamera | None = None,
+    real: Mapping[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """One camera's row of ``make_filmstrip`` (a caller redraws only the row whose real frames changed)."""
+    offsets = [float(o) for o in offsets]
+    pred = np.asarray(predicted)
+    if pred.ndim != 4 or pred.shape[0] != len(offsets):
+        raise ValueError(f"camera '{camera}': {pred.shape} predicted frames for {len(offsets)} offsets")
+    tiles = [_tile(observed, f"{camera} obs", tile_size, calibration, path, 0.0)]
+    for k, (p, o) in enumerate(zip(pred, offsets)):
+        tiles.append(_tile(p, f"+{o:.1f}s", tile_size, calibration, path, o))
+        if real is None:
+            continue
+        frame = real.get(k)
+        if frame is None:
+            tiles += [_note_tile(f"real +{o:.1f}s: waiting", tile_size), _note_tile("", tile_size)]
+        else:
+            tiles += [_tile(frame, f"real +{o:.1f}s", tile_size, calibration, path, o),
+                      difference_tile(p, frame, tile_size)]
+    return np.concatenate(tiles, axis=1)
 
 
 def observed_only_strip(observed: Mapping[str, np.ndarray], note: str, tile_size: tuple[int, int] = (128, 128),

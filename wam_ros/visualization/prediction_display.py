@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wam_ros.camera.pinhole import PinholeCamera
-from wam_ros.visualization.filmstrip import make_filmstrip, observed_only_strip
+from wam_ros.visualization.filmstrip import filmstrip_row, observed_only_strip
 from wam_ros.visualization.path_overlay import ChunkPath, overlay_problem
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class _Shown:
     offsets: np.ndarray | None
     note: str
     real: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # composed rows, redrawn when their camera changes
 
 
 class PredictionDisplay:
@@ -94,11 +95,14 @@ class PredictionDisplay:
             for pair in pairs:
                 if not self._comparing:
                     self._comparing, changed = True, True
+                    if shown is not None:
+                        shown.rows.clear()  # every row gains the comparison columns
                 if shown is None or shown.offsets is None or abs(pair.obs_stamp - shown.stamp) > 1e-9:
                     continue
                 k = np.flatnonzero(np.abs(shown.offsets - pair.offset) < 1e-6)
                 if k.size:
                     shown.real.setdefault(pair.camera, {})[int(k[0])] = pair.real
+                    shown.rows.pop(pair.camera, None)
                     changed = True
             return (shown.stamp, self._render()) if changed and shown is not None else None
 
@@ -107,5 +111,12 @@ class PredictionDisplay:
         assert s is not None
         if s.predicted is None or s.offsets is None:
             return observed_only_strip(s.observed, s.note, self.tile_size, path=s.path, calibrations=self._usable)
-        return make_filmstrip(s.observed, s.predicted, s.offsets, self.tile_size, path=s.path,
-                              calibrations=self._usable, real=s.real if self._comparing else None)
+        cams = [c for c in s.predicted if c in s.observed]
+        if not cams:
+            raise ValueError("no camera has both an observed and predicted frames")
+        for cam in cams:
+            if cam not in s.rows:
+                s.rows[cam] = filmstrip_row(cam, s.observed[cam], s.predicted[cam], s.offsets, self.tile_size,
+                                            path=s.path, calibration=self._usable.get(cam),
+                                            real=s.real.get(cam, {}) if self._comparing else None)
+        return np.concatenate([s.rows[c] for c in cams], axis=0)  # camera order, however rows were redrawn
