@@ -26,8 +26,14 @@ _LIMIT = 1e5  # pixel coordinates are clipped to +-this (points nearly in the ca
 
 def time_rgb(frac: float) -> tuple[float, float, float]:
     """Early = blue, late = red, in [0, 1]: the colour that tells time along the chunk (RViz markers too)."""
-    f = float(np.clip(frac, 0.0, 1.0))
-    return f, 0.2, 1.0 - f
+    r, g, b = time_rgb_array(np.array([frac]))
+    return float(r[0]), float(g[0]), float(b[0])
+
+
+def time_rgb_array(fracs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``time_rgb`` of many time fractions at once: (r, g, b) arrays."""
+    f = np.clip(np.asarray(fracs, dtype=float), 0.0, 1.0)
+    return f, np.full_like(f, 0.2), 1.0 - f
 
 
 @dataclass(frozen=True)
@@ -92,19 +98,19 @@ def draw_path(
     mark = path.nearest(at_time)
     base_from_ee = path.poses[mark] if camera.parent == "ee" else None
     xy, front = project_to_tile(camera, path.positions, (th, tw), base_from_ee)
-    pts = np.round(xy * (1 << _SHIFT)).astype(np.int64)
-    cols = [tuple(int(255 * c) for c in time_rgb(f)) for f in path.fractions()]
+    pts = [tuple(p) for p in np.round(xy * (1 << _SHIFT)).astype(np.int64).tolist()]
+    f = path.fractions()
+    cols = [tuple(c) for c in np.round(255 * np.array(time_rgb_array(f))).astype(int).T.tolist()]
     width = thickness or max(1, round(min(th, tw) / 64))
     for i in range(len(pts) - 1):
         if front[i] and front[i + 1]:
-            cv2.line(tile, tuple(map(int, pts[i])), tuple(map(int, pts[i + 1])), cols[i], width, cv2.LINE_AA,
-                     _SHIFT)
+            cv2.line(tile, pts[i], pts[i + 1], cols[i], width, cv2.LINE_AA, _SHIFT)
     dot = max(1, round(min(th, tw) / 80)) << _SHIFT
     for i in np.flatnonzero(front):
-        cv2.circle(tile, tuple(map(int, pts[i])), dot, cols[i], -1, cv2.LINE_AA, _SHIFT)
+        cv2.circle(tile, pts[i], dot, cols[i], -1, cv2.LINE_AA, _SHIFT)
     if front[mark]:
         ring = max(3, round(min(th, tw) / 20)) << _SHIFT
-        centre = tuple(map(int, pts[mark]))
+        centre = pts[mark]
         cv2.circle(tile, centre, ring, (255, 255, 255), width + 2, cv2.LINE_AA, _SHIFT)
         cv2.circle(tile, centre, ring, cols[mark], width, cv2.LINE_AA, _SHIFT)
     return tile
