@@ -79,6 +79,26 @@ def test_ee_pose_relative_is_relative_to_the_episode_start_until_reset():
     assert not np.allclose(q3[0], q_moved)
 
 
+def test_relative_quaternions_follow_the_wrist_past_pi_and_either_quaternion_sign():
+    """LingBot-VA style rows while joint6 winds from -0.75 to 2.85 rad: the wrist's rotation relative to the
+    episode's start passes pi (its log wraps), q and -q are the same rotation, and the warm-started IK follows
+    joint6 step by step, chunk after chunk, with no jump at a chunk's first target."""
+    space = ActionSpace("ee_pose_relative", rotation="quaternion_xyzw", gripper=None)
+    conv = ActionConverter(ROBOT, space, period=0.05)
+    q_start = np.array([0.1, 0.3, 1.6, 0.0, 1.24, -0.75, 0.04])
+    path = np.repeat(q_start[None], 48, axis=0)
+    path[:, 5] = np.linspace(-0.75, 2.85, 49)[1:]  # 0.075 rad per step; relative to the start, past pi at 2.39
+    path[:, 0] = np.linspace(0.1, 0.4, 49)[1:]
+    actions = conv.from_joint_positions(path, q_start)
+    actions[1::2, 3:] *= -1.0  # every other quaternion with the other sign
+    assert np.linalg.norm(log_so3(rotation_from(actions[-1, 3:], "quaternion_xyzw"))) < 3.0  # wrapped
+    q_measured = q_start
+    for i in range(0, 48, 8):
+        out = conv.to_joint_positions(actions[i:i + 8], q_measured)
+        np.testing.assert_allclose(out[:, :6], path[i:i + 8, :6], atol=2e-3)
+        q_measured = out[-1]
+
+
 def test_libero_style_deltas_are_scaled_and_accumulate():
     space = ActionSpace("ee_delta", delta_scale=(0.05, 0.5), gripper=GripperConvention(-1.0, 1.0))
     conv = ActionConverter(ROBOT, space, period=0.1)
