@@ -101,10 +101,15 @@ def test_dreamzero_is_stateful_one_frame_then_four_a_session_and_reset():
     assert server.resets == 1 and len(first_session) == 1 and len(server.sessions) == 2
 
 
-def test_lingbot_va_sequence_reset_obs_then_kv_cache_with_the_executed_action():
-    server = WsStandIn("lingbot_va", brain)
+def _lingbot_standin(port: int = 0) -> tuple[WsStandIn, ProfilePolicy]:
+    """LingBot-VA's stand-in (the arm at Q0, its requests carry no state) and a client of it."""
+    server = WsStandIn("lingbot_va", brain, port=port)
     server.q_true = Q0.copy()
-    policy = ProfilePolicy("lingbot_va", ROBOT, url=server.url)
+    return server, ProfilePolicy("lingbot_va", ROBOT, url=server.url)
+
+
+def test_lingbot_va_sequence_reset_obs_then_kv_cache_with_the_executed_action():
+    server, policy = _lingbot_standin()
     try:
         first = policy.infer(observation())
         second = policy.infer(observation())
@@ -135,9 +140,7 @@ def test_lingbot_va_a_new_episode_on_the_same_connection_starts_from_the_current
     client's skip of frame 0 dropped H real steps and every later episode's first chunk started
     0.4 s ahead of the arm; through the graph the bridge faulted on the wrist's tracking error.
     """
-    server = WsStandIn("lingbot_va", brain)
-    server.q_true = Q0.copy()
-    policy = ProfilePolicy("lingbot_va", ROBOT, url=server.url)
+    server, policy = _lingbot_standin()
     try:
         first = policy.infer(observation())
         policy.infer(observation())
@@ -156,16 +159,13 @@ def test_lingbot_va_a_new_episode_on_the_same_connection_starts_from_the_current
 def test_lingbot_va_after_a_server_restart_the_conversation_starts_over():
     """A restarted server has no prompt and no cache: the client's new connection begins with reset + prompt,
     and the episode restarts with it (frame 0 skipped again, poses anchored at the current one)."""
-    server = WsStandIn("lingbot_va", brain)
-    server.q_true = Q0.copy()
-    policy = ProfilePolicy("lingbot_va", ROBOT, url=server.url)
+    server, policy = _lingbot_standin()
     try:
         first = policy.infer(observation())
         policy.infer(observation())
         policy.close()  # the connection ends with the server process
         server.close()
-        server = WsStandIn("lingbot_va", brain, port=server.port)
-        server.q_true = Q0.copy()
+        server = _lingbot_standin(port=server.port)[0]  # the same address, a fresh server
         again = policy.infer(observation())
     finally:
         policy.close()
