@@ -137,6 +137,10 @@ def test_display_fills_in_the_shown_predictions_real_frames():
     # the next prediction starts with waiting tiles (same size), its own pairs fill it
     strip = display.show(6.0, observed(), reach_path(), predicted(), np.array(OFFSETS))
     assert strip.shape == (2 * T, 7 * T, 3) and (tile(strip, 1, 6) == 40).all()
+    # a pair can reach the display before its prediction does (the matcher is fed first): it is kept for it
+    assert display.add_pairs([Pair("scene", 7.0, 0.8, real)]) is None
+    strip = display.show(7.0, observed(), reach_path(), predicted(), np.array(OFFSETS))
+    assert tile(strip, 0, 3)[30:].mean() > 100 and (tile(strip, 0, 6) == 40).all()
 
 
 def test_display_says_which_cameras_get_no_path():

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from wam_ros.monitoring.prediction_matching import FramePair
 
 
+_EARLY_MAX = 32  # pairs kept for a prediction the display has not been shown yet
+
+
 @dataclass
 class _Shown:
     stamp: float
@@ -49,6 +52,7 @@ class PredictionDisplay:
         self._comparing = False
         self._checked: set[str] = set()
         self._usable: dict[str, PinholeCamera] = {}
+        self._early: list[FramePair] = []  # pairs of a prediction not shown yet (the matcher can be first)
         self.notes: list[str] = []  # why a camera gets no path drawn, each said once
 
     def _check_cameras(self, observed: Mapping[str, np.ndarray]) -> None:
@@ -80,6 +84,8 @@ class PredictionDisplay:
             self._check_cameras(observed)
             self._shown = _Shown(stamp, observed, path, predicted, None if offsets is None else np.asarray(offsets),
                                  note)
+            early, self._early = self._early, []
+            self._fill(self._shown, early)
             return self._render()
 
     @property
@@ -91,20 +97,30 @@ class PredictionDisplay:
         """Real frames that arrived for predicted times: (observation stamp, filmstrip) of the shown prediction
         with them filled in, or None when none of them changes what is shown (nothing to redraw)."""
         with self._lock:
-            shown, changed = self._shown, False
-            for pair in pairs:
-                if not self._comparing:
-                    self._comparing, changed = True, True
-                    if shown is not None:
-                        shown.rows.clear()  # every row gains the comparison columns
-                if shown is None or shown.offsets is None or abs(pair.obs_stamp - shown.stamp) > 1e-9:
-                    continue
-                k = np.flatnonzero(np.abs(shown.offsets - pair.offset) < 1e-6)
-                if k.size:
-                    shown.real.setdefault(pair.camera, {})[int(k[0])] = pair.real
-                    shown.rows.pop(pair.camera, None)
-                    changed = True
+            pairs, shown, changed = list(pairs), self._shown, False
+            if pairs and not self._comparing:
+                self._comparing, changed = True, True
+                if shown is not None:
+                    shown.rows.clear()  # every row gains the comparison columns
+            newer = [p for p in pairs if shown is None or p.obs_stamp > shown.stamp + 1e-9]
+            self._early = (self._early + newer)[-_EARLY_MAX:]
+            if shown is not None and self._fill(shown, pairs):
+                changed = True
             return (shown.stamp, self._render()) if changed and shown is not None else None
+
+    @staticmethod
+    def _fill(shown: _Shown, pairs: Iterable[FramePair]) -> bool:
+        """Put the real frames of ``shown``'s pairs in place; whether any was."""
+        filled = False
+        for pair in pairs:
+            if shown.offsets is None or abs(pair.obs_stamp - shown.stamp) > 1e-9:
+                continue
+            k = np.flatnonzero(np.abs(shown.offsets - pair.offset) < 1e-6)
+            if k.size:
+                shown.real.setdefault(pair.camera, {})[int(k[0])] = pair.real
+                shown.rows.pop(pair.camera, None)
+                filled = True
+        return filled
 
     def _render(self) -> np.ndarray:
         s = self._shown
