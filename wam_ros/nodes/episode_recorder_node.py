@@ -129,8 +129,7 @@ class EpisodeRecorderNode(GuardedNode):
         except TrajectoryError as exc:
             self.last_error = f"command not recordable: {exc}"
             return
-        if traj.stamp == 0.0:  # JTC semantics: stamp 0 = start now
-            traj = replace(traj, stamp=self._now())
+        traj = replace(traj, stamp=traj.start_time(self._now()))
         self.inputs.command, self.inputs.command_received = traj, self._now()
 
     def _on_instruction(self, msg: String) -> None:

@@ -47,6 +47,11 @@ class Trajectory:
     def absolute_times(self) -> np.ndarray:
         return self.stamp + self.times
 
+    def start_time(self, now: float) -> float:
+        """When the trajectory starts on the node clock: its stamp, or ``now`` for a stamp of 0
+        (joint_trajectory_controller's "start now", the one reading every consumer must share)."""
+        return now if self.stamp == 0.0 else self.stamp
+
     def validate(self, require_finite: bool = True) -> Trajectory:
         """Raise TrajectoryError naming the first problem; return self when valid."""
         n, j = self.num_points, self.num_joints

@@ -309,7 +309,7 @@ class SafetyChecker:
         to the one before skipped; or a DROPPED result (stale / far-future stamp, all points in the
         past, speed scaling ~0). ``command`` must have passed :meth:`_malformed`."""
         cfg = self.config
-        stamp = now if command.stamp == 0.0 else command.stamp
+        stamp = command.start_time(now)
         if now - stamp > cfg.max_command_age:
             return CheckResult(Verdict.DROPPED, (f"stale command: stamp {now - stamp:.3f}s old",))
         if stamp - now > cfg.max_future:

@@ -715,8 +715,7 @@ def _after_handover(traj: Trajectory, now: float, h: float) -> Trajectory:
     checker to judge; the last point always stays."""
     if traj.num_points < 2:  # nothing to drop (an empty command is the checker's to refuse)
         return traj
-    start = traj.stamp if traj.stamp > 0 else now
-    t_abs = start + traj.times
+    t_abs = traj.start_time(now) + traj.times
     inside = (t_abs > now) & (t_abs <= now + h)
     inside[-1] = False
     if not inside.any():

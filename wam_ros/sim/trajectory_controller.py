@@ -111,7 +111,7 @@ class TrajectoryController:
         """
         try:
             traj = self.validate(traj)
-            start = traj.stamp if traj.stamp > 0 else now
+            start = traj.start_time(now)
             cut = max(start, now)
             abs_t = start + traj.times
             keep = abs_t > cut + 1e-9
