@@ -37,6 +37,7 @@ from wam_ros.ros.qos import COMMAND, LATCHED
 from wam_ros.ros.robot_description import load_robot_model
 from wam_ros.ros.time_conversion import sec_to_time
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg
+from wam_ros.sim.disturbances import Disturbance
 from wam_ros.sim.mujoco_arm import CAMERAS, ArmRenderer
 from wam_ros.sim.reach_task import TaskConfig
 from wam_ros.sim.sim_env import SimEnv
@@ -62,6 +63,9 @@ class SimRobotNode(GuardedNode):
         # Stamps: simulation time when we publish /clock; otherwise wall time at start + simulation time.
         self._offset = 0.0 if p["publish_clock"] else self.get_clock().now().nanoseconds * 1e-9
         self._inbox: queue.Queue = queue.Queue()
+        self._disturbance: Disturbance | None = None  # in force (owned by the simulation thread)
+        if p["disturbance"] != "none":
+            self._inbox.put(("disturb", p["disturbance"]))
 
         self._js_pub = self.create_publisher(JointState, "joint_states", 10)
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
@@ -96,6 +100,8 @@ class SimRobotNode(GuardedNode):
             self._rtf = float(value)
         elif name == "seed":
             self._seed_base, self._seed_next = int(value), 0
+        elif name == "disturbance":
+            self._inbox.put(("disturb", value))
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
@@ -136,11 +142,18 @@ class SimRobotNode(GuardedNode):
             done, result = payload
             seed = self._seed_base + self._seed_next
             self._seed_next += 1
+            if self._disturbance is not None:  # reverted for the reset, in force again in the new episode
+                self._disturbance.revert(env.arm)
             ep = env.reset(seed)
+            if self._disturbance is not None:
+                self._disturb(self._disturbance.kind)
             result["message"] = f"episode {env.episode_index} seed {seed}: {ep.instruction}"
             self.get_logger().info(result["message"])
             self._publish_episode()
             done.set()
+            return
+        if kind == "disturb":
+            self._disturb(payload)
             return
         try:
             if kind == "trajectory":
@@ -149,6 +162,18 @@ class SimRobotNode(GuardedNode):
                 env.command_positions(payload)
         except TrajectoryError as exc:
             self._reject(str(exc))
+
+    def _disturb(self, kind: str) -> None:
+        """Revert the disturbance in force and inject ``kind`` ("none": nothing) into the running episode."""
+        if self._disturbance is not None:
+            self._disturbance.revert(self.env.arm)
+            self._disturbance = None
+        if kind != "none":
+            cams = self._cameras or tuple(self.p["cameras"])
+            self._disturbance = Disturbance(kind, cube=self.env.episode.target, camera=cams[0])
+            self._disturbance.apply(self.env.arm)
+        self.stats["disturbance"] = kind
+        self.get_logger().warning(f"disturbance: {kind}" if kind != "none" else "disturbance: none (reverted)")
 
     def _publish_episode(self) -> None:
         if self.p["publish_instruction"]:
@@ -192,6 +217,8 @@ class SimRobotNode(GuardedNode):
                 if renderer is not None and t >= next_cam - 1e-9:
                     t0 = time.perf_counter()
                     frames = renderer.render(env.arm.data.qpos.copy(), self._cameras)
+                    if self._disturbance is not None:
+                        frames = self._disturbance.edit_images(frames)
                     for cam, frame in frames.items():
                         img_pub, info_pub = self._img_pubs[cam]
                         frame_id = f"camera_{cam}_color_optical_frame"
@@ -241,7 +268,10 @@ class SimRobotNode(GuardedNode):
             "last_rejection": self.stats.get("last_rejection", ""),
             "episode": self.env.episode_index,
             "seed": self.env.episode.seed,
+            "disturbance": self.stats.get("disturbance", "none"),
         }
+        if values["disturbance"] != "none":
+            return WARN, f"disturbance injected: {values['disturbance']}", values
         behind = self._rtf > 0 and self.stats["rtf"] < 0.9 * self._rtf and self.stats["steps"] > 100
         return (WARN, "slower than real_time_factor", values) if behind else (OK, "running", values)
 

@@ -128,7 +128,8 @@ class WamNode(GuardedNode):
         self.pub_chunk = self.create_publisher(JointTrajectory, "/wam/action_chunk", qos.COMMAND)
         self.pub_frames = self.create_publisher(Image, "/wam/predicted_frames", 1)
         self.pub_path = self.create_publisher(MarkerArray, "/wam/predicted_path", 1)
-        self.pub_surprise = self.create_publisher(Vector3Stamped, "/wam/surprise", qos.SENSOR)
+        # reliable, so every subscriber (a plot, the bridge's best-effort one) gets it
+        self.pub_surprise = self.create_publisher(Vector3Stamped, "/wam/surprise", 10)
         for cam in self.cameras:
             self.create_subscription(
                 Image, f"camera/{cam}/color/image_raw", lambda m, c=cam: self._on_image(c, m), qos.SENSOR

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
+from wam_ros.sim.disturbances import KINDS as DISTURBANCES
 from wam_ros.sim.mujoco_arm import CAMERAS, CUBE_NAMES
 from wam_ros.sim.reach_task import TaskConfig
 from wam_ros.sim.sim_env import CONTROL_PERIOD
@@ -32,4 +33,8 @@ PARAMS: list[Param] = [
           "(data collection: 3 shows every layout with every target; evaluation: 1)", range=(1, len(CUBE_NAMES))),
     Param("publish_instruction", True, "publish each episode's instruction on wam/instruction at reset"),
     Param("scene_state_rate", 10.0, "Hz of sim/scene_state re-publication", range=(1.0, 100.0)),
+    Param("disturbance", "none", "inject a disturbance now, for testing what notices it (wam_ros.sim.disturbances: "
+          "the episode's target cube moved or removed, the arm blocked, a heavy payload, the first camera occluded "
+          "or frozen); it stays in force, across resets, until set back to none", choices=("none", *DISTURBANCES),
+          dynamic=True),
 ]
