@@ -110,25 +110,35 @@ def _lingbot_standin(port: int = 0) -> tuple[WsStandIn, ProfilePolicy]:
 
 def test_lingbot_va_sequence_reset_obs_then_kv_cache_with_the_executed_action():
     server, policy = _lingbot_standin()
+    obs1, obs2, obs3 = (observation(np.random.default_rng(i)) for i in range(3))
+    obs2.timestamp, obs3.timestamp = 1.25, 2.1  # obs1 at 1.0
     try:
-        first = policy.infer(observation())
-        second = policy.infer(observation())
+        first = policy.infer(obs1)
+        second = policy.infer(obs2)
+        policy.infer(obs3)
     finally:
         policy.close()
         server.close()
     kinds = ["reset" if r.get("reset") else "kv" if r.get("compute_kv_cache") else "obs" for r in server.requests]
-    assert kinds == ["reset", "obs", "kv", "obs"]
+    assert kinds == ["reset", "obs", "kv", "obs", "kv", "obs"]
     assert server.requests[2]["state"].shape == (16, 2, 8)
     want = brain(Q0)
     # the first chunk skips frame index 0 (the current pose): 16 - 8 rows, then the whole next chunk
     assert first.actions.shape == (8, 7) and second.actions.shape == (16, 7)
     fk = np.array([ROBOT.fk(q[:6])[:3, 3] for q in first.actions])
     np.testing.assert_allclose(fk, [ROBOT.fk(q[:6])[:3, 3] for q in want[:8]], atol=1e-4)
-    # what each call exchanged: reset + obs, then kv-cache (the previous and the current camera dicts) + obs
+    # kv-cache calls carry 4 camera dicts per executed latent frame, captured every H/4 = 2 actions (0.1 s):
+    # the first chunk executed 1 frame (due 1.1 .. 1.4 s: obs1 until obs2 arrived at 1.25), the second 2
+    # (due 1.35 .. 2.05 s: all before obs3, so obs2's frames)
+    high = "observation.images.cam_high"
+    sent = [[d[high][0, 0, 0] for d in r["obs"]] for r in server.requests if r.get("compute_kv_cache")]
+    a, b = obs1.images["scene"][0, 0, 0], obs2.images["scene"][0, 0, 0]
+    assert a != b and sent == [[a, a, b, b], [b] * 8]
+    # what each call exchanged: reset + obs, then the kv-cache call (4 camera dicts) + obs
     image_bytes = 3 * 240 * 320 * 3
     assert first.extras["messages"] == 2 and second.extras["messages"] == 2
     assert image_bytes < first.extras["request_bytes"] < 1.1 * image_bytes
-    assert 3 * image_bytes < second.extras["request_bytes"] < 3.3 * image_bytes
+    assert 5 * image_bytes < second.extras["request_bytes"] < 5.5 * image_bytes
     assert second.extras["response_bytes"] > 16 * 2 * 8 * 4  # the (16, 2, 8) float32 action
     assert 0 < second.extras["rtt_ms"] <= second.extras["call_ms"]
 

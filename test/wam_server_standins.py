@@ -75,6 +75,10 @@ def unpackb(data: bytes) -> Any:
     return msgpack.unpackb(data, object_hook=_unpack_hook)
 
 
+LINGBOT_CAMERAS = {"observation.images.cam_high", "observation.images.cam_left_wrist",
+                   "observation.images.cam_right_wrist"}
+
+
 class RequestError(Exception):
     """What the real server would raise (and send back as a traceback text frame)."""
 
@@ -108,6 +112,7 @@ class WsStandIn:
         # answered since the last reset (then the next obs continues the episode from the kv cache)
         self.prompt: str | None = None
         self.kv_expected = False
+        self.chunk: tuple[int, int, bool] = (0, 0, False)  # F, H of the last chunk answered, and if it was a first
         self.sessions: set[str] = set()
         self.frame_counts: list[int] = []
         self.q_true: np.ndarray | None = None  # for families whose state carries no joints
@@ -254,21 +259,29 @@ class WsStandIn:
             self.kv_expected = False  # the cache is cleared: the next chunk is a first one (frame 0 = now)
             return {}
         if req.get("compute_kv_cache"):
+            # the real server streams these frames through its VAE (4 frames -> 1 latent frame) beside the
+            # action's F frames: 4 camera dicts per executed frame (the first chunk's frame 0 was not executed)
+            f, h, first = self.chunk
+            want = 4 * (f - 1 if first else f)
             obs = need(req, "obs")
-            if not isinstance(obs, list):
-                raise RequestError("obs must be a list of camera dicts for compute_kv_cache")
+            if not isinstance(obs, list) or len(obs) != want or not all(
+                    isinstance(o, dict) and LINGBOT_CAMERAS <= set(o) for o in obs):
+                raise RequestError(f"obs must be a list of {want} camera dicts with {sorted(LINGBOT_CAMERAS)} "
+                                   f"(got {len(obs) if isinstance(obs, list) else type(obs).__name__})")
             state = need(req, "state")
-            if not isinstance(state, np.ndarray) or state.shape[0] != 16:
-                raise RequestError("state must be the (C, F, H) action just returned")
+            if not isinstance(state, np.ndarray) or state.shape != (16, f, h):
+                raise RequestError(f"state must be the (16, {f}, {h}) action just returned, got "
+                                   f"{getattr(state, 'shape', state)}")
             return {}
         obs = need(req, "obs")
-        if not isinstance(obs, dict) or "observation.images.cam_high" not in obs:
-            raise RequestError("obs must be a camera dict with observation.images.cam_high")
+        if not isinstance(obs, dict) or not LINGBOT_CAMERAS <= set(obs):
+            raise RequestError(f"obs must be a camera dict with {sorted(LINGBOT_CAMERAS)}")
         if self.prompt is None:  # a restarted server knows no task until it is reset with one
             raise RequestError("RuntimeError: no prompt: send {reset: True, prompt} first")
         targets = self.brain(self.q_true)
         f, h = 2, 8
         first, self.kv_expected = not self.kv_expected, True
+        self.chunk = (f, h, first)
         rows = np.zeros((f * h, 16), np.float32)
         # the first chunk's latent frame 0 is the current observation: its H actions are "now"
         steps = targets if not first else np.vstack([np.repeat(self.q_true[None], h, axis=0), targets])

@@ -82,6 +82,15 @@ def transport_url(url: str, http: bool) -> str:
 
 
 @dataclass
+class _KvPending:
+    """LingBot-VA: the chunk answered last, which the next kv-cache call reports as executed."""
+
+    t0: float  # the stamp of the observation it was computed from
+    action: np.ndarray  # (C, F, H) as the server sent it
+    first: bool  # the episode's first chunk (its frame 0 was skipped)
+
+
+@dataclass
 class _Traffic:
     """What one infer call exchanged: bytes each way, messages sent, and seconds on the wire (send -> reply)."""
 
@@ -115,8 +124,8 @@ class ProfilePolicy(RemotePolicy):
         self.http_url = base.rstrip("/") if self._http else ""
         super().__init__("ws://unused:1" if self._http else base, spec=spec, check_horizon=False,
                          response_timeout=response_timeout, connect_timeout=connect_timeout, **kwargs)
-        self._kv_pending: tuple[dict[str, np.ndarray], np.ndarray] | None = None  # lingbot_va: frames, action
-        self._kv_frames: dict[str, np.ndarray] = {}
+        self._kv_pending: _KvPending | None = None  # lingbot_va: the chunk the next kv-cache call reports
+        self._kv_seen: list[tuple[float, dict[str, np.ndarray]]] = []  # lingbot_va: since that chunk's observation
         self._lingbot_connection: int | None = None  # lingbot_va: stats.connects when reset + prompt were sent
         self._traffic = _Traffic()
 
@@ -169,9 +178,13 @@ class ProfilePolicy(RemotePolicy):
                 raise ProfileError(f"malformed reply: 'action' must be a (C, F, H) array, got "
                                    f"{getattr(arr, 'shape', type(arr).__name__)}")
             c, f, h = arr.shape
+            if h % 4:
+                raise ProfileError(f"LingBot-VA chunk (C, F, H) = {arr.shape}: H must be a multiple of 4 "
+                                   "(a camera dict is captured every H/4 actions)")
             rows = arr.reshape(c, f * h).T
-            self._kv_pending = (self._kv_frames, arr)
-            if self.codec.calls_since_reset == 1:  # the first chunk's frame index 0 is the current pose
+            first = self.codec.calls_since_reset == 1
+            self._kv_pending = _KvPending(self._kv_seen[0][0], arr, first)
+            if first:  # the first chunk's frame index 0 is the current pose
                 rows = rows[h:]
             rows, key = np.ascontiguousarray(rows), self.profile.actions_key
             return self.codec.actions({key: rows} if key else rows)
@@ -208,12 +221,29 @@ class ProfilePolicy(RemotePolicy):
             self._lingbot_connection = self.stats.connects
         cams = self.codec.camera_frames(obs)
         if self._kv_pending is not None:  # tell the server what was executed since the last chunk
-            frames, action = self._kv_pending
-            self._send(conn, msgpack_numpy.packb({"obs": [frames, cams], "compute_kv_cache": True, "state": action}))
+            self._kv_seen.append((float(obs.timestamp), cams))
+            pending = self._kv_pending
+            self._send(conn, msgpack_numpy.packb({"obs": self._key_frames(pending), "compute_kv_cache": True,
+                                                  "state": pending.action}))
             self._expect_empty(self._decode(self._recv(conn)), "compute_kv_cache")
-        self._kv_frames = cams
+        self._kv_seen = [(float(obs.timestamp), cams)]
         self._send(conn, msgpack_numpy.packb({"obs": cams}))
         return self._decode(self._recv(conn))
+
+    def _key_frames(self, pending: _KvPending) -> list[dict[str, np.ndarray]]:
+        """The camera dicts of LingBot-VA's kv-cache call: 4 per executed latent frame (F - 1 for the first chunk,
+        whose frame 0 was skipped; F later), as its client captures one every H/4 actions and its VAE turns 4 into
+        one latent frame. Each is the latest frame this client saw at or before its capture time (the chunk's
+        observation stamp + k * H/4 action periods); only the frames of the infer calls are seen here."""
+        _, f, h = pending.action.shape
+        executed = f - 1 if pending.first else f
+        step = h // 4 * self.profile.period
+        out = []
+        for k in range(1, 4 * executed + 1):
+            due = pending.t0 + k * step
+            seen = [cams for stamp, cams in self._kv_seen if stamp <= due + 1e-9]
+            out.append(seen[-1] if seen else self._kv_seen[0][1])
+        return out
 
     def _expect_empty(self, reply: Any, what: str) -> None:
         if reply != {}:
