@@ -43,7 +43,8 @@ def test_loss_forward_backward_shapes_and_gradients():
     assert batch["future_frames"].shape == (3, 2, 2, 3, 32, 32)
     assert batch["actions"].shape == (3, 8, 7) and batch["instruction_ids"].dtype == torch.long
     out = m.loss(batch)
-    assert set(out) == {"loss", "action", "frame", "recon", "goal", "pointer_goal", "pointer_pixel"}
+    assert set(out) == {"loss", "action", "frame", "recon", "goal", "pointer_goal", "pointer_pixel", "world"}
+    assert out["world"] == 0  # no world head by default
     assert out["pointer_pixel"] == 0  # no target pixels in this batch
     assert all(torch.isfinite(v) for v in out.values())
     out["loss"].backward()
@@ -421,3 +422,82 @@ def test_goal_teacher_forcing_feeds_the_true_goal_to_the_goal_token(forcing):
 def test_goal_teacher_forcing_must_be_a_share():
     with pytest.raises(TinyWamConfigError, match="goal_teacher_forcing"):
         TinyWamConfig(goal_teacher_forcing=1.5)
+
+
+# ---------------------------------------------------------------------------- world head
+def _world_inputs(m: TinyWam, batch_size: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A batch with identity warp grids and random arm maps (the cues' shapes, without a robot)."""
+    cfg = m.cfg
+    b = example_batch(cfg, batch_size, seed)
+    c, k, (h, w) = cfg.num_cameras, cfg.future_frames, cfg.image_size
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    b["world_grids"] = torch.stack([xx, yy], -1).expand(batch_size, c, k, h, w, 2).clone()
+    b["world_maps"] = torch.rand(batch_size, c, k, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    return b
+
+
+def test_untrained_world_head_predicts_the_current_frame():
+    """The residual's last layer starts at zero: before training, every predicted frame is the copy baseline."""
+    m = small_model(world_head=True, world_channels=(8, 8, 16)).eval()
+    b = _world_inputs(m)
+    frames = m.predict_frames(b["images"], b["state"], b["actions"], b["world_grids"], b["world_maps"])
+    assert frames.shape == (2, 2, 2, 3, 32, 32)
+    torch.testing.assert_close(frames, b["images"][:, :, -1:].expand_as(frames))
+
+
+def test_world_head_conditions_on_the_chunk_and_its_cues():
+    """Once trained a little, the frame depends on the joint targets at its time and on the arm maps."""
+    m = small_model(world_head=True, world_channels=(8, 8, 16))
+    b = _world_inputs(m)
+    opt = torch.optim.Adam(m.world_head.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        loss = m.world_loss(b)
+        first = float(loss.detach()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(m.world_loss(b)) < 0.5 * first  # it fits the batch's future frames
+    m.eval()
+    with torch.no_grad():
+        base = m.predict_frames(b["images"], b["state"], b["actions"], b["world_grids"], b["world_maps"])
+        moved = m.predict_frames(b["images"], b["state"], b["actions"] + 0.5, b["world_grids"], b["world_maps"])
+        other = m.predict_frames(b["images"], b["state"], b["actions"], b["world_grids"], b["world_maps"].flip(-1))
+    assert (base - moved).abs().max() > 1e-3 and (base - other).abs().max() > 1e-3
+
+
+def test_world_condition_takes_the_targets_at_each_frame_time():
+    m = small_model(world_head=True, world_channels=(8, 8, 16))
+    state = torch.zeros(1, 7)
+    actions = torch.arange(8.0)[None, :, None].expand(1, 8, 7)  # action i = i (steps 4, 8 -> values 3, 7)
+    cond = m.world_condition(state, actions)
+    assert cond.shape == (1, 2, 2, m.world_cond_dim)
+    torch.testing.assert_close(cond[0, 0, :, 7:14], torch.tensor([[3.0] * 7, [7.0] * 7]))  # targets (identity norm)
+    torch.testing.assert_close(cond[0, 1, 1, 21:], torch.tensor([0.0, 1.0, 0.0, 1.0]))  # wrist one-hot, offset 2
+
+
+def test_world_head_needs_calibrations_in_the_checkpoint(tmp_path):
+    from wam_ros.camera.pinhole import PinholeCamera
+
+    m = small_model(world_head=True, world_channels=(8, 8, 16))
+    with pytest.raises(CheckpointError, match=r"world head needs every camera's calibration.*\['scene', 'wrist'\]"):
+        save_checkpoint(tmp_path / "a", m, _meta(m))
+    meta = _meta(m)
+    cam = PinholeCamera("scene", 160, 120, np.array([[100.0, 0, 80], [0, 100, 60], [0, 0, 1]]), np.eye(4))
+    meta.calibrations = {"scene": cam.to_dict(), "wrist": {**cam.to_dict(), "camera": "wrist"}}
+    save_checkpoint(tmp_path / "b", m, meta)
+    m2, meta2 = load_checkpoint(tmp_path / "b")
+    assert m2.world_head is not None and meta2.cameras_calibrated()["scene"].K[0, 0] == 100.0
+
+
+def test_checkpoints_from_before_the_world_head_load_without_one(tmp_path):
+    m = small_model()
+    save_checkpoint(tmp_path, m, _meta(m))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    for key in [k for k in cfg["model"] if k.startswith("world_")]:
+        del cfg["model"][key]  # as written before the world head existed
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    m2, _ = load_checkpoint(tmp_path)
+    assert m2.world_head is None
+    with pytest.raises(TinyWamConfigError, match="no world head"):
+        m2.predict_frames(*(torch.zeros(1) for _ in range(5)))

@@ -29,6 +29,7 @@ from wam_ros.tiny_wam.checkpoint import CheckpointError, check_compatible, load_
 from wam_ros.tiny_wam.data import frames_to_tensor, resize_frame, tensor_to_frames
 from wam_ros.tiny_wam.defaults import DEVICE, DEVICES
 from wam_ros.tiny_wam.model import tokenize
+from wam_ros.tiny_wam.world_cues import WorldCues, WorldCuesError
 
 
 def pick_device(device: str) -> torch.device:
@@ -109,6 +110,13 @@ class TinyWamPolicy(Policy):
             action_period=self.meta.action_period,
         )
         self.frame_offsets = np.array(cfg.frame_steps(), dtype=float) * self.meta.action_period
+        self.world_cues: WorldCues | None = None  # the world head's geometry (FK + the checkpoint's calibrations)
+        if self.model.world_head is not None:
+            try:
+                self.world_cues = WorldCues(self.spec.cameras, self.meta.cameras_calibrated(), self.spec.joint_names,
+                                            self.spec.image_size, cfg.world_plane_z)
+            except WorldCuesError as exc:
+                raise CheckpointError(f"{checkpoint}: {exc}") from exc
         self.seed = None if seed is None else int(seed)
         self._session = self.new_session()
         if compile:
@@ -169,6 +177,16 @@ class TinyWamPolicy(Policy):
             per_cam.append(np.stack([frames[0]] * (t - len(frames)) + frames))
         return np.stack(per_cam)
 
+    def _cues(self, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The world head's cues (warp grids, maps) for each row's joints and the chunk's targets at the frame times."""
+        assert self.world_cues is not None
+        steps = [s - 1 for s in self.model.cfg.frame_steps()]
+        q, a = state.float().cpu().numpy(), actions.float().cpu().numpy()
+        cues = [self.world_cues(q[r], a[r, steps]) for r in range(len(q))]
+        dev = self.torch_device
+        return (torch.from_numpy(np.stack([g for g, _ in cues])).to(dev),
+                torch.from_numpy(np.stack([m for _, m in cues])).to(dev))
+
     def infer(self, observation: Observation, decode_frames: bool = True) -> Prediction:
         result = self.infer_batch([(observation, self._session)], decode_frames)[0]
         if isinstance(result, Exception):
@@ -206,19 +224,23 @@ class TinyWamPolicy(Policy):
         images = frames_to_tensor(context).to(dev)
         state = torch.from_numpy(np.stack(states)).to(dev)
         text = tokenize([requests[i][0].instruction for i in ok], cfg.vocab_size, cfg.max_text_tokens).to(dev)
-        draws = [self.model.draw_noise(1, decode_frames, s.generator, dev) for s in sessions]
-        noise = (torch.cat([a for a, _ in draws]), torch.cat([f for _, f in draws]) if decode_frames else None)
+        # with a world head the frames come from it, after the actions: the transformer samples no frame tokens
+        latent_frames = decode_frames and self.model.world_head is None
+        draws = [self.model.draw_noise(1, latent_frames, s.generator, dev) for s in sessions]
+        noise = (torch.cat([a for a, _ in draws]), torch.cat([f for _, f in draws]) if latent_frames else None)
         t1 = time.perf_counter()
         with self._autocast():
-            actions, tokens = self.model.sample(images, state, text, self.num_steps, decode_frames, None,
+            actions, tokens = self.model.sample(images, state, text, self.num_steps, latent_frames, None,
                                                 self.noise_scale, noise=noise)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         decoded = None
-        if decode_frames and tokens is not None:
+        if decode_frames:
             with self._autocast():
-                decoded = tensor_to_frames(self.model.decode_tokens(tokens.float()))  # [B, C, K, H, W, 3]
+                frames = (self.model.decode_tokens(tokens.float()) if latent_frames
+                          else self.model.predict_frames(images, state, actions, *self._cues(state, actions)))
+            decoded = tensor_to_frames(frames)  # [B, C, K, H, W, 3]
         t3 = time.perf_counter()
         actions_np = actions.float().cpu().numpy().astype(np.float64)
         latency = {"preprocess": t1 - t0, "model": t2 - t1, "decode": t3 - t2, "total": t3 - t0}

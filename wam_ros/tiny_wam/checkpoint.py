@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
 from wam_ros.tiny_wam.data import Normalization
 from wam_ros.tiny_wam.model import TinyWam, TinyWamConfig, TinyWamConfigError
 
@@ -36,6 +37,8 @@ class CheckpointMeta:
     model: TinyWamConfig
     normalization: Normalization
     extra: dict[str, Any] = field(default_factory=dict)  # training info (dataset, steps, losses...)
+    # camera -> calibration (``PinholeCamera.to_dict()``): where the world head's cues come from (world_cues.py)
+    calibrations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -52,7 +55,22 @@ class CheckpointMeta:
             raise CheckpointError(f"{len(self.cameras)} cameras for a model of {self.model.num_cameras} cameras")
         if not self.action_period > 0:
             raise CheckpointError(f"action_period must be positive, got {self.action_period}")
+        if self.model.world_head:
+            missing = [c for c in self.cameras if c not in self.calibrations]
+            if missing:
+                raise CheckpointError(f"the world head needs every camera's calibration; {CONFIG} has none for "
+                                      f"{missing} (under 'calibrations')")
+            try:
+                for name, d in self.calibrations.items():
+                    PinholeCamera.from_dict(d, f"{CONFIG} calibrations.{name}")
+            except CalibrationError as exc:
+                raise CheckpointError(str(exc)) from exc
         return self
+
+    def cameras_calibrated(self) -> dict[str, PinholeCamera]:
+        """The stored calibrations as cameras (empty without any)."""
+        return {name: PinholeCamera.from_dict(d, f"{CONFIG} calibrations.{name}")
+                for name, d in self.calibrations.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,7 +83,7 @@ class CheckpointMeta:
             "model": self.model.to_dict(),
             "normalization": self.normalization.to_dict(),
             "extra": self.extra,
-        }
+        } | ({"calibrations": self.calibrations} if self.calibrations else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CheckpointMeta:
@@ -74,7 +92,8 @@ class CheckpointMeta:
         try:
             model = TinyWamConfig.from_dict(d["model"])
             meta = cls(tuple(d["joint_names"]), tuple(d["cameras"]), float(d["action_period"]), model,
-                       Normalization.from_dict(d["normalization"]), dict(d.get("extra", {})))
+                       Normalization.from_dict(d["normalization"]), dict(d.get("extra", {})),
+                       dict(d.get("calibrations", {})))
         except (KeyError, TypeError, ValueError, TinyWamConfigError) as exc:
             raise CheckpointError(f"bad {CONFIG}: {type(exc).__name__}: {exc}") from exc
         if list(meta.image_size) != list(d.get("image_size", meta.image_size)):

@@ -38,6 +38,8 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from wam_ros.tiny_wam.defaults import ACTION_HORIZON, IMAGE_SIZE, NUM_STEPS
+from wam_ros.tiny_wam.world_cues import MAP_CHANNELS
+from wam_ros.tiny_wam.world_head import WorldHead
 
 
 class TinyWamConfigError(ValueError):
@@ -77,6 +79,13 @@ class TinyWamConfig:
     pointer_pixel_weight: float = 1.0  # loss on the pointer's image position where the batch has a target pixel
     goal_teacher_forcing: float = 0.0  # share of training samples whose goal token gets the true goal (+ noise)
     goal_teacher_noise: float = 0.1  # std of that noise, in normalised state units
+    # Future frames from the world head (world_head.py: a residual U-Net over the current frame, told by world_cues.py
+    # where the chunk's joint targets put the arm in each camera) instead of the transformer's latent frame tokens.
+    world_head: bool = False
+    world_channels: tuple[int, ...] = (16, 32, 64, 96)  # U-Net channels per level (64, 32, 16, 8 px at 64x64)
+    world_plane_z: float = 0.02  # m, base frame: the plane a wrist camera's view is warped over (table + cubes)
+    world_loss_weight: float = 1.0
+    world_changed_weight: float = 2.0  # extra loss weight on the pixels that change (|future - current| > 10 %)
 
     # Fields added after checkpoints were first written, with the value that reproduces the
     # model those checkpoints were trained as (a config.json without the key predates it).
@@ -84,12 +93,14 @@ class TinyWamConfig:
     # Fields that shape only the training loss or sampling, not the weights: fine-tuning may change them.
     TRAINING_FIELDS: ClassVar[tuple[str, ...]] = (
         "num_steps", "frame_loss_weight", "recon_loss_weight", "recon_frames", "goal_loss_weight",
-        "pointer_pixel_weight", "goal_teacher_forcing", "goal_teacher_noise",
+        "pointer_pixel_weight", "goal_teacher_forcing", "goal_teacher_noise", "world_loss_weight",
+        "world_changed_weight",
     )
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         self.ae_channels = tuple(int(v) for v in self.ae_channels)  # type: ignore[assignment]
+        self.world_channels = tuple(int(v) for v in self.world_channels)  # type: ignore[assignment]
         self.validate()
 
     def validate(self) -> None:
@@ -114,7 +125,13 @@ class TinyWamConfig:
             raise TinyWamConfigError(f"keypoints must be >= 0, got {self.keypoints}")
         if not 0.0 <= self.goal_teacher_forcing <= 1.0:
             raise TinyWamConfigError(f"goal_teacher_forcing must be in [0, 1], got {self.goal_teacher_forcing}")
-        for name in ("pointer_pixel_weight", "goal_teacher_noise", "goal_loss_weight"):
+        if self.world_head:
+            down = 2 ** (len(self.world_channels) - 1)
+            if not self.world_channels or h % down or w % down or any(c < 8 or c % 8 for c in self.world_channels):
+                raise TinyWamConfigError(f"world_channels {list(self.world_channels)}: need multiples of 8 per level "
+                                         f"and image_size {self.image_size} divisible by {down}")
+        for name in ("pointer_pixel_weight", "goal_teacher_noise", "goal_loss_weight", "world_loss_weight",
+                     "world_changed_weight"):
             if not float(getattr(self, name)) >= 0.0:
                 raise TinyWamConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.d_model % self.num_heads:
@@ -142,6 +159,7 @@ class TinyWamConfig:
         d = asdict(self)
         d["image_size"] = list(self.image_size)
         d["ae_channels"] = list(self.ae_channels)
+        d["world_channels"] = list(self.world_channels)
         return d
 
     @classmethod
@@ -426,6 +444,11 @@ class TinyWam(nn.Module):
         for head in (self.action_out, self.frame_out):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
+        # joints now, joint targets at the predicted time, their difference, camera and offset one-hots
+        self.world_cond_dim = 3 * cfg.num_joints + cfg.num_cameras + cfg.future_frames
+        self.world_head = None
+        if cfg.world_head:
+            self.world_head = WorldHead(self.world_cond_dim, 3 + len(MAP_CHANNELS), cfg.image_size, cfg.world_channels)
         j = cfg.num_joints
         # Normalisation stats live in the checkpoint's config (human-readable), not the weights.
         self.register_buffer("state_mean", torch.zeros(j), persistent=False)
@@ -673,11 +696,58 @@ class TinyWam(nn.Module):
         if cfg.recon_frames and all_frames.shape[0] > cfg.recon_frames:  # a random subset keeps the decoder cheap
             all_frames = all_frames[torch.randperm(all_frames.shape[0], device=all_frames.device)[: cfg.recon_frames]]
         recon_loss = F.mse_loss(self.autoencoder.decode(self.autoencoder.encode(all_frames)), all_frames)
+        world_loss = self.world_loss(batch) if self.world_head is not None and "world_grids" in batch else zero
         total = (action_loss + cfg.frame_loss_weight * frame_loss + cfg.recon_loss_weight * recon_loss
-                 + cfg.goal_loss_weight * (goal_loss + pointer_goal_loss) + cfg.pointer_pixel_weight * pixel_loss)
+                 + cfg.goal_loss_weight * (goal_loss + pointer_goal_loss) + cfg.pointer_pixel_weight * pixel_loss
+                 + cfg.world_loss_weight * world_loss)
         return {"loss": total, "action": action_loss.detach(), "frame": frame_loss.detach(),
                 "recon": recon_loss.detach(), "goal": goal_loss.detach(), "pointer_goal": pointer_goal_loss.detach(),
-                "pointer_pixel": pixel_loss.detach()}
+                "pointer_pixel": pixel_loss.detach(), "world": world_loss.detach()}
+
+    # ------------------------------------------------------------------ world head
+    #: a pixel "changed" when any channel moved by more than this, in [-1, 1] units (10 % of the range)
+    CHANGED_THRESHOLD = 0.2
+
+    def world_condition(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The world head's conditioning [B, C, K, cond_dim] from the joints now [B, J] and the chunk [B, H, J]:
+        per camera and predicted frame, the normalised joints now, the chunk's joint targets at that frame's time
+        (action step ``frame_steps()[k]``), their difference, and one-hots of the camera and the offset."""
+        cfg = self.cfg
+        b, c, k = state.shape[0], cfg.num_cameras, cfg.future_frames
+        now = (state - self.state_mean) / self.state_std
+        target = (actions[:, [s - 1 for s in cfg.frame_steps()]] - self.state_mean) / self.state_std  # [B, K, J]
+        joints = torch.cat([now[:, None].expand(-1, k, -1), target, target - now[:, None]], -1)  # [B, K, 3J]
+        eye_c = torch.eye(c, device=state.device, dtype=joints.dtype)
+        eye_k = torch.eye(k, device=state.device, dtype=joints.dtype)
+        return torch.cat([joints[:, None].expand(-1, c, -1, -1), eye_c[None, :, None].expand(b, -1, k, -1),
+                          eye_k[None, None].expand(b, c, -1, -1)], -1)
+
+    def predict_frames(
+        self, images: torch.Tensor, state: torch.Tensor, actions: torch.Tensor, grids: torch.Tensor, maps: torch.Tensor
+    ) -> torch.Tensor:
+        """The world head's frames [B, C, K, 3, H, W] (unclamped, ~[-1, 1]) at ``frame_steps()`` of the chunk
+        ``actions`` [B, H, J] (joint units), from the newest context frame of ``images`` [B, C, T, 3, H, W] and the
+        chunk's cues (``world_cues.WorldCues``: warp ``grids`` [B, C, K, H, W, 2], ``maps`` [B, C, K, 3, H, W])."""
+        if self.world_head is None:
+            raise TinyWamConfigError("this model has no world head (world_head: false): decode the frame tokens")
+        k = self.cfg.future_frames
+        current = images[:, :, -1, None].expand(-1, -1, k, -1, -1, -1).flatten(0, 2)  # [B*C*K, 3, H, W]
+        warped = F.grid_sample(current, grids.flatten(0, 2).to(current.dtype), align_corners=True,
+                               padding_mode="border")
+        cues = torch.cat([warped, maps.flatten(0, 2).to(current.dtype)], 1)
+        cond = self.world_condition(state, actions).to(current.dtype).flatten(0, 2)
+        return self.world_head(current, cues, cond).view(*images.shape[:2], k, *images.shape[3:])
+
+    def world_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pixel MSE of the world head's frames against the real future frames, the changed pixels weighted
+        ``1 + world_changed_weight``; the batch's own actions and cues (``world_grids``, ``world_maps``) condition
+        it."""
+        pred = self.predict_frames(batch["images"], batch["state"], batch["actions"], batch["world_grids"],
+                                   batch["world_maps"])
+        future = batch["future_frames"]
+        current = batch["images"][:, :, -1:]
+        changed = ((future - current).abs().amax(-3, keepdim=True) > self.CHANGED_THRESHOLD).to(pred.dtype)
+        return ((1 + self.cfg.world_changed_weight * changed) * (pred - future) ** 2).mean()
 
     def pointer_goal(self, ctx_tokens: torch.Tensor) -> torch.Tensor:
         """The normalised goal state from the newest context frame's target-pointer token of every camera."""
