@@ -91,7 +91,8 @@ class PredictionDisplay:
     @property
     def overlay_cameras(self) -> list[str]:
         """The cameras whose tiles get the path drawn (known from each camera's first image)."""
-        return sorted(self._usable)
+        with self._lock:
+            return sorted(self._usable)
 
     def add_pairs(self, pairs: Iterable[FramePair]) -> tuple[float, np.ndarray] | None:
         """Real frames that arrived for predicted times: (observation stamp, filmstrip) of the shown prediction
