@@ -339,3 +339,16 @@ def test_points_inside_the_handover_are_dropped_silently_and_an_empty_command_is
     empty = Trajectory(now, NAMES, np.zeros(0), np.zeros((0, len(NAMES))))
     reply = sup.command(empty, now + 0.01)
     assert "point" in reply.message and "IndexError" not in reply.message
+
+
+def test_a_non_finite_point_inside_the_handover_still_faults():
+    """The handover trim drops points the previous output covers; it must not drop a NaN unseen (the fault
+    campaign's 'command: NaN' went ACTIVE whenever the spoiled point fell inside the 20 ms stretch)."""
+    sup = active()
+    now = 10.2
+    js(sup, now)
+    q = np.tile(Q, (4, 1))
+    q[0, 2] = np.nan  # the point at 10 ms: inside the handover
+    reply = sup.command(Trajectory(now, NAMES, np.array([0.01, 0.03, 0.05, 0.07]), q), now)
+    assert not reply.ok and sup.state is SafetyState.FAULT
+    assert "non-finite" in sup.fault_reason and "joint3" in sup.fault_reason

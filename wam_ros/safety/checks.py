@@ -223,11 +223,16 @@ class SafetyChecker:
         start_position: np.ndarray,
         start_velocity: np.ndarray,
         start_acceleration: np.ndarray | None = None,
+        handover_from: float | None = None,
     ) -> CheckResult:
         """Judge ``command`` at time ``now``; the path starts from the reference (position, velocity,
         acceleration) the controller follows now (or the measured state, at rest).
 
-        ``measured_position`` (controller order) is the latest measured state.
+        ``measured_position`` (controller order) is the latest measured state. ``handover_from``: when
+        the previous output's handover stretch began (``now`` is its end); the command's points inside
+        ``(handover_from, now]`` are covered by that stretch by design, so they are not late and are not
+        reported as skipped (issue 17) - dropped only after the whole command was found well formed,
+        so a NaN there still faults.
 
         The steps, in order (the first refusal wins): :meth:`_malformed` (size, structure, names,
         finite numbers), :meth:`_future_points` (time, speed scaling, point spacing),
@@ -237,6 +242,8 @@ class SafetyChecker:
         fault = self._malformed(command, measured_position, start_position)
         if fault:
             return _reject(fault)
+        if handover_from is not None:
+            command = _outside_handover(command, handover_from, now)
         points = self._future_points(command, now)
         if isinstance(points, CheckResult):
             return points
@@ -508,3 +515,19 @@ def _spaced(times: np.ndarray, spacing: float) -> np.ndarray | None:
             kept.pop()
         kept.append(last)
     return np.array(kept)
+
+
+def _outside_handover(command: Trajectory, start: float, end: float) -> Trajectory:
+    """``command`` without its points inside the handover stretch ``(start, end]``; points before
+    ``start`` stay for the time checks to judge; the last point always stays."""
+    if command.num_points < 2:
+        return command
+    t_abs = command.start_time(start) + command.times
+    inside = (t_abs > start) & (t_abs <= end)
+    inside[-1] = False
+    if not inside.any():
+        return command
+    keep = ~inside
+    return Trajectory(command.stamp, command.joint_names, command.times[keep], command.positions[keep],
+                      None if command.velocities is None else command.velocities[keep],
+                      None if command.accelerations is None else command.accelerations[keep])

@@ -548,9 +548,7 @@ class SafetySupervisor:
         stretch, start, end = self._handover(now)
         assert self._measured.position is not None
         h = float(stretch.times[-1])
-        if not self.checker.too_long(traj.num_points):  # an oversized command is refused as it came
-            traj = _after_handover(traj, now, h)
-        res = self.checker.check(traj, now + h, self._measured.position, end[0], end[1], end[2])
+        res = self.checker.check(traj, now + h, self._measured.position, end[0], end[1], end[2], handover_from=now)
         return res, stretch, start
 
     def _after(self, kind: str, stretch: _Reference, start: tuple[np.ndarray, ...], traj: Trajectory, reason: str,
@@ -706,21 +704,3 @@ class SafetySupervisor:
 
     def _event(self, level: str, message: str, now: float, repeating: bool = False, key: str = "") -> None:
         self._events.append(Event(level, message, now, repeating, key))
-
-
-def _after_handover(traj: Trajectory, now: float, h: float) -> Trajectory:
-    """``traj`` without its points inside the handover stretch ``(now, now + h]``: the previous output
-    covers that time by design, so such points are not late and are not reported as skipped (issue 17:
-    "skipped 1 point(s) already in the past" on a normal stream). Points before ``now`` stay for the
-    checker to judge; the last point always stays."""
-    if traj.num_points < 2:  # nothing to drop (an empty command is the checker's to refuse)
-        return traj
-    t_abs = traj.start_time(now) + traj.times
-    inside = (t_abs > now) & (t_abs <= now + h)
-    inside[-1] = False
-    if not inside.any():
-        return traj
-    keep = ~inside
-    return Trajectory(traj.stamp, traj.joint_names, traj.times[keep], traj.positions[keep],
-                      None if traj.velocities is None else traj.velocities[keep],
-                      None if traj.accelerations is None else traj.accelerations[keep])
