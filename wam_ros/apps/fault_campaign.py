@@ -44,6 +44,7 @@ from wam_ros.robot.model import RobotModel
 
 CONTROLLER_TOPIC = "/arm_controller/joint_trajectory"
 BRIDGE = "/safety_bridge_node"
+PROBE_NODE = "fault_campaign_probe"  # the campaign's own node: the commander of its bad-command scenarios
 #: Scheduling slack on a shared 2-core machine: bounds prove a watchdog fires, not that the OS is fast.
 SLACK = 1.5
 TIME_SLACK = 0.02  # s: the probe's estimate of the bridge's clock at a send (10 ms /clock steps + delivery)
@@ -464,7 +465,7 @@ class Probe:
         self.m = _ros()
         self.robot = robot
         self.names = list(robot.actuated_joints)
-        self._bg = BackgroundNode("fault_campaign_probe")
+        self._bg = BackgroundNode(PROBE_NODE)
         # the controller topic and the joint states get a node (and thread) of their own: a probe busy with
         # /diagnostics must not fall behind the bridge's KEEP_LAST(10) history and miss outputs
         self._rec = BackgroundNode("fault_campaign_recorder")
@@ -1290,27 +1291,35 @@ COMMAND_REASON = {"NaN": "non-finite", "inf": "non-finite", "wrong joints": "joi
 
 
 def _probe_commander(c: Campaign) -> None:
-    """The probe becomes the only commander: the smoother is stopped (SIGKILL), the probe streams at 50 Hz."""
+    """The probe becomes the only commander: the smoother is stopped (SIGKILL), the probe streams at 50 Hz.
+
+    The bridge's /diagnostics must name the probe as the session's commander: a command the killed smoother
+    published just before its end can still arrive after the new arm (under load) and own the session, and
+    the probe's spoiled commands would then be refused as a second commander's instead of judged."""
     p = c.probe
     if p.state == "ACTIVE" and p.stream_on and not c.alive("chunk_smoother_node"):
         return
     if c.alive("chunk_smoother_node"):
         c.kill("chunk_smoother_node")
-    p.stream_on = False
-    p.trigger("disarm")  # a new armed session, of which the probe is the commander
-    p.wait(lambda: p.state in ("DISARMED",) or p.state.startswith("FAULT"), 5)
     deadline = time.monotonic() + 30
-    while p.state != "ACTIVE" and time.monotonic() < deadline:
-        if p.state.startswith("FAULT"):
-            p.trigger("reset")
-        elif p.state in ("DISARMED", "ARMED", ""):
-            p.trigger("arm")
-        if p.state in ("ARMED",):
-            p.stream_base = p.q
-            p.stream_on = True
-            p.wait(lambda: p.state == "ACTIVE", 2.0)
-    if p.state != "ACTIVE":
-        raise RuntimeError(f"probe commander could not activate the bridge: {p.state}")
+    while time.monotonic() < deadline:
+        p.stream_on = False
+        p.trigger("disarm")  # a new armed session, of which the probe is the commander
+        p.wait(lambda: p.state in ("DISARMED",) or p.state.startswith("FAULT"), 5)
+        t = time.time()
+        while p.state != "ACTIVE" and time.monotonic() < deadline:
+            if p.state.startswith("FAULT"):
+                p.trigger("reset")
+            elif p.state in ("DISARMED", "ARMED", ""):
+                p.trigger("arm")
+            if p.state in ("ARMED",):
+                p.stream_base = p.q
+                p.stream_on = True
+                p.wait(lambda: p.state == "ACTIVE", 2.0)
+        if p.state == "ACTIVE" and p.wait(lambda t=t: PROBE_NODE in c.latest_value("safety", "commander", t), 3.0):
+            return
+    raise RuntimeError(f"probe commander could not activate the bridge as its commander: {p.state}, "
+                       f"commander {c.latest_value('safety', 'commander', time.time() - 2.0)!r}")
 
 
 def _bad_command(kind: str) -> Scenario:

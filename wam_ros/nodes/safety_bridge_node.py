@@ -291,6 +291,10 @@ class SafetyBridgeNode(GuardedLifecycleNode):
         key = bytes(gid["data"]).hex()
         return CommandSource(key, self._publisher_name(key))
 
+    def _named(self, source: CommandSource) -> CommandSource:
+        """``source`` with its node's name, when the graph knew none at its first message but knows it now."""
+        return source if source.name else CommandSource(source.id, self._publisher_name(source.id))
+
     def _publisher_name(self, key: str) -> str:
         """The node owning publisher GID ``key``, from the ROS graph (asked at most once a second while
         unknown: the graph can show an endpoint, as ``_NODE_NAME_UNKNOWN_``, before its node)."""
@@ -531,10 +535,9 @@ class SafetyBridgeNode(GuardedLifecycleNode):
                                   "speed_scaling": sup.checker.speed_scaling}  # fmt: skip
         values.update(sorted(sup.counts.items()))
         values["last_clamp_or_drop"] = self._last_repeating
-        values["commander"] = str(sup.owner) if sup.owner is not None else "none"
+        values["commander"] = str(self._named(sup.owner)) if sup.owner is not None else "none"
         for src, n in sup.refused_sources.items():  # a second commander: named, with its count
-            named = src if src.name else CommandSource(src.id, self._publisher_name(src.id))
-            values[f"refused commands from {named}"] = n
+            values[f"refused commands from {self._named(src)}"] = n
         if sup.refused_sources and level == diag.OK:
             level, message = diag.WARN, f"{message}: commands from another publisher refused"
         age = sup.joint_state_age(self._steady())
