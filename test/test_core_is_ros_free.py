@@ -78,3 +78,20 @@ def test_every_core_module_imports_without_rclpy():
     proc = subprocess.run([sys.executable, "-c", BLOCKER, *names], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+#: What the launch files and the real robot's nodes import: a real-robot install without MuJoCo must load them.
+WITHOUT_SIMULATOR = [
+    "wam_ros.apps.graph", "wam_ros.params.camera_node", "wam_ros.params.chunk_smoother_node",
+    "wam_ros.params.episode_recorder_node", "wam_ros.params.expert_policy_node", "wam_ros.params.safety_bridge_node",
+    "wam_ros.params.teleop_node", "wam_ros.params.wam_node", "wam_ros.sim.reach_task",
+]
+
+
+def test_the_graph_and_real_robot_parameters_import_without_the_simulator():
+    code = ("import importlib, sys\nfor n in sys.argv[1:]: importlib.import_module(n)\n"
+            "print(sorted(m for m in sys.modules if m == 'mujoco' or m.startswith('mujoco.')))")
+    proc = subprocess.run([sys.executable, "-c", code, *WITHOUT_SIMULATOR], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]", f"MuJoCo loaded by {WITHOUT_SIMULATOR}: {proc.stdout.strip()[:200]}"

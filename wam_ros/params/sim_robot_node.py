@@ -9,8 +9,8 @@ from __future__ import annotations
 from wam_ros.params import Param
 from wam_ros.params.robot import ROBOT_PARAMS
 from wam_ros.sim.disturbances import KINDS as DISTURBANCES
-from wam_ros.sim.mujoco_arm import CAMERAS, CUBE_NAMES
 from wam_ros.sim.reach_task import TaskConfig
+from wam_ros.sim.scene import CAMERAS, CUBE_NAMES
 from wam_ros.sim.sim_env import CONTROL_PERIOD
 
 PARAMS: list[Param] = [

@@ -15,15 +15,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from wam_ros.camera.config import DEFAULT_CAMERAS
 from wam_ros.camera.pinhole import PinholeCamera
 from wam_ros.robot.model import DEFAULT_EE_LINK, RobotModel
-
-CUBE_NAMES = ("red_cube", "green_cube", "blue_cube")
-CUBE_RGBA = {"red_cube": (0.85, 0.1, 0.1, 1), "green_cube": (0.1, 0.7, 0.15, 1), "blue_cube": (0.1, 0.2, 0.85, 1)}
-CUBE_SIZE = 0.04
-CAMERAS = DEFAULT_CAMERAS
-TABLE_TOP_Z = 0.0  # the arm base stands on the table top
+from wam_ros.sim.scene import CAMERAS, CUBE_NAMES, CUBE_RGBA, CUBE_SIZE, TABLE_TOP_Z
 
 # Servo gains per joint kind. Armature models the reflected rotor inertia of a geared
 # joint; it also keeps the stiff wrist servos stable at a 2 ms time step.

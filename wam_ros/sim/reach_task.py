@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wam_ros.sim.mujoco_arm import CUBE_NAMES, CUBE_SIZE, TABLE_TOP_Z
+from wam_ros.sim.scene import CUBE_NAMES, CUBE_SIZE, TABLE_TOP_Z
 
 
 @dataclass(frozen=True)
