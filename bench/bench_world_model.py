@@ -12,7 +12,9 @@ resolution, with the real frame of its time, against two references:
 
 * copy: the current (observed) frame repeated, i.e. predicting that nothing moves;
 * AE ceiling: the real future frame encoded and decoded by the model's own autoencoder, the best
-  any prediction in its latent space can look.
+  any prediction in its latent space can look (the transformer's frame tokens). A checkpoint with a
+  world head (``world_head.py``) predicts in pixels instead, so for it this row is only the old
+  path's limit, for comparison; its predictions are not bounded by it.
 
 Over the whole frame and over the pixels that changed (any channel of |real future - current|
 above ``--threshold`` of the range): PSNR (dB) and SSIM, means over comparisons; "beats copy" is
@@ -166,6 +168,23 @@ def gaps(comparisons: list[Comparison]) -> str:
     return "; ".join(out)
 
 
+def latency(env: SimEnv, renderer: ArmRenderer, policy: TinyWamPolicy, seed: int, iters: int) -> str:
+    """p50 / p90 ms of ``infer`` on one scene's observation, with frames and action-only (the policy's own timing:
+    preprocessing, sampling, frames)."""
+    env.reset(seed)
+    policy.reset()
+    obs = Observation(renderer.render(env.arm.data.qpos.copy()), env.arm.actuated_positions(),
+                      env.episode.instruction, env.time)
+    out = []
+    for frames in (True, False):
+        for _ in range(2):  # warm-up
+            policy.infer(obs, decode_frames=frames)
+        t = [policy.infer(obs, decode_frames=frames).extras["latency"]["total"] * 1e3 for _ in range(iters)]
+        out.append(f"{'with frames' if frames else 'action-only'} p50 {np.percentile(t, 50):.1f} ms, "
+                   f"p90 {np.percentile(t, 90):.1f} ms")
+    return f"latency over {iters} inferences, {torch.get_num_threads()} torch thread(s): " + "; ".join(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
@@ -176,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--examples", type=Path, default=None,
                     help="write current|predicted|real|AE strips (PNG) of every comparison here")
+    ap.add_argument("--latency-iters", type=int, default=0,
+                    help="also time this many inferences with and without frames (use --threads 2 for the target)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     sim = defaults(SIM_PARAMS)
@@ -184,9 +205,12 @@ def main(argv: list[str] | None = None) -> None:
     renderer = ArmRenderer(env.arm.model, sim["image_width"], sim["image_height"])
     t0 = time.monotonic()
     comparisons: list[Comparison] = []
+    timing = ""
     try:
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             comparisons += run_scene(env, renderer, policy, seed, a.chunks, a.threshold, a.examples)
+        if a.latency_iters:
+            timing = latency(env, renderer, policy, a.first_seed, a.latency_iters)
     finally:
         renderer.close()
     h, w = policy.spec.image_size
@@ -195,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
           f"changed pixel: |real - current| > {a.threshold:g} of the range; {time.monotonic() - t0:.0f} s\n")
     print(table(comparisons))
     print("\n" + gaps(comparisons))
+    if timing:
+        print(timing)
 
 
 if __name__ == "__main__":

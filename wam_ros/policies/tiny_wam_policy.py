@@ -3,7 +3,9 @@
 It owns the pre-processing the model was trained with (resize to the checkpoint's
 image size, context-frame history, word hashing, normalisation from the checkpoint)
 and the device choices (auto/cuda/cpu, bf16 autocast on CUDA only, optional
-torch.compile). ``decode_frames=False`` is the action-only fast path.
+torch.compile). ``decode_frames=False`` is the action-only fast path. A checkpoint with a world
+head predicts the frames with it after the actions (its cues from FK and the checkpoint's camera
+calibrations, ``wam_ros.tiny_wam.world_cues``); without one, from the transformer's frame latents.
 
 Episode state (the frame history and the noise generator) lives in a
 :class:`TinyWamSession`: ``infer``/``reset`` use the policy's own, and a server with

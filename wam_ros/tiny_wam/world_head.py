@@ -1,19 +1,20 @@
 """The tiny WAM's world head: the frame a chunk will cause, as the current frame plus a predicted change.
 
-A residual U-Net at full resolution over the current frame of one camera, conditioned on the
-joint state now and the chunk's joint targets at the predicted time (the frame these actions
-will cause). Why this shape, against predicting the future in the autoencoder's 8x8x4 latent
-(the transformer's frame tokens; measured in docs/wam_history.md):
+A residual U-Net at full resolution over the current frame of one camera, given the chunk's
+cues (``world_cues.py``: the current frame warped to where a wrist camera will be, where the arm
+is now and where the chunk's joint targets put it in this image) and a conditioning vector (the
+joints now and at the predicted time, which camera, which offset). Why this shape, against
+predicting the future in the autoencoder's 8x8x4 latent (the transformer's frame tokens; measured
+in docs/wam_history.md):
 
 * Most of a frame does not change in 1.6 s (the table, the cubes the arm does not cover). The
   latent had to re-create all of it and could not: its reconstruction alone was below simply
   repeating the current frame. Here the output is ``current + residual`` with the residual's
   last layer zero-initialised, so an untrained head *is* the copy baseline, and the skip
   connections keep 2-3 pixel cubes exactly.
-* What does change is the arm (and, in the wrist camera, the whole view moving with it), and
-  where it will be is a function of the joint targets the head is given: the conditioning goes
-  in at the 8x8 bottleneck as a learned spatial map ("which cells the arm reaches") and as FiLM
-  scales/shifts at every decoder level.
+* What does change is the arm (and, in the wrist camera, the whole view moving with it). Where
+  it will be is geometry the cues give exactly; the network learns only to paint it there and
+  the background where it was.
 
 Inputs are normalised joints (the checkpoint's state statistics) and frames in [-1, 1].
 """

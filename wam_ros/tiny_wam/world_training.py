@@ -124,7 +124,7 @@ class WorldSamples:
 @torch.no_grad()
 def score(model: TinyWam, samples: WorldSamples, rows: np.ndarray, batch_size: int = 32) -> dict[str, float]:
     """Mean PSNR (dB) of the prediction and of copying the current frame, whole frame and changed pixels,
-    over every camera and offset of ``rows``."""
+    over every camera and offset of ``rows`` where something changed."""
     model.eval()
     acc: dict[str, list[float]] = {"pred": [], "copy": [], "pred_changed": [], "copy_changed": []}
     for s in range(0, len(rows), batch_size):
@@ -135,12 +135,13 @@ def score(model: TinyWam, samples: WorldSamples, rows: np.ndarray, batch_size: i
         for r in range(len(pred)):
             for c in range(pred.shape[1]):
                 for k in range(pred.shape[2]):
+                    mask = changed_pixels(cur[r, c], real[r, c, k], 0.1)
+                    if not mask.any():  # nothing moved: copying is exact (infinite PSNR), nothing to compare
+                        continue
                     acc["pred"].append(psnr(pred[r, c, k], real[r, c, k]))
                     acc["copy"].append(psnr(cur[r, c], real[r, c, k]))
-                    mask = changed_pixels(cur[r, c], real[r, c, k], 0.1)
-                    if mask.any():
-                        acc["pred_changed"].append(psnr(pred[r, c, k], real[r, c, k], mask))
-                        acc["copy_changed"].append(psnr(cur[r, c], real[r, c, k], mask))
+                    acc["pred_changed"].append(psnr(pred[r, c, k], real[r, c, k], mask))
+                    acc["copy_changed"].append(psnr(cur[r, c], real[r, c, k], mask))
     model.train()
     return {k: float(np.mean(v)) for k, v in acc.items() if v}
 
