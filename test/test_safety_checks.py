@@ -253,3 +253,30 @@ def test_bad_settings_are_refused():
         SafetyChecker(ROBOT, joint_names=NAMES[:6])
     with pytest.raises(SafetyConfigError, match="cartesian_box"):
         SafetyChecker(ROBOT, SafetyConfig(cartesian_box=(1, 0, 0, 1, 0, 1)))
+
+
+#: The state test_deadman_and_timeouts (hypothesis) handed to stop(): a command output had braked joint1 to rest
+#: just past its soft lower limit, its last segment at +1.92 rad/s^2 (0.8x the jerk limit over its 20 ms);
+#: the command timeout's stop starts where the handover stretch ends, on that last knot, where rounding
+#: left -1.7e-14 rad/s (clipped to 0 at the bound).
+AT_REST_ACCELERATING = (
+    np.array([-2.8806508992753086, 1.9852353412030035, -2.599370500371131, -2.8696340812572907,
+              -2.193808532963594, -2.8546812756978817, 0.039679828360698104]),
+    np.array([-1.7437440380518865e-14, 0, 0, 0, 0, 0, 0]),
+    np.array([1.9152328805700327, 0, 0, 0, 0, 0, 0]),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("state", ["found", "mid-range"])
+def test_controlled_stop_at_rest_but_still_accelerating_keeps_the_jerk_limit(state):
+    """The stop used to be a hold 2 ms (min_point_spacing) later: the acceleration's step to 0 over 2 ms,
+    8x the jerk limit, without saying a bound yielded. Now it holds one stop step (20 ms) later."""
+    c = SafetyChecker(ROBOT, SafetyConfig(min_point_spacing=0.002, stop_step=0.02))
+    q, v, a = AT_REST_ACCELERATING
+    if state == "mid-range":  # the same without a position bound or rounding: at rest, decelerating
+        q, v, a = Q, ZERO, np.array([0, -2.0, 0, 0, 3.0, 0, 0])
+    stop, note = c.stop(q, v, NOW, a)
+    assert note == ""
+    ratios = assert_output_safe(Output("stop", stop, "", q, v, a), c.limits)
+    assert ratios["jerk"] <= 1.0
+    np.testing.assert_allclose(stop.positions[-1], q, atol=1e-12)

@@ -14,7 +14,7 @@ import numpy as np
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.safety.checks import SafetyChecker
-from wam_ros.safety.path import PathLimits, PathState, plan
+from wam_ros.safety.path import PathLimits, PathState, brake, plan
 from wam_ros.safety.supervisor import CommandSource, SafetyState, SafetySupervisor, SupervisorConfig
 from wam_ros.sim.trajectory_controller import TrajectoryController
 
@@ -162,3 +162,20 @@ def test_path_knots_are_consistent_so_the_controller_executes_the_plan():
         dt = np.diff(t)[:, None]
         c3 = (2 * (q[:-1] - q[1:]) + (v[:-1] + v[1:]) * dt) / dt**3
         assert np.max(np.abs(c3 * dt**3)) < 1e-12
+
+
+def test_brake_from_rest_while_still_accelerating_holds_one_step_instead_of_nothing():
+    """At rest with an acceleration the jerk limit lets drop to 0 in one step, brake() used to return
+    nothing, so a stop became a hold ``min_point_spacing`` later: the same step to 0 over that shorter
+    segment, 8x the jerk limit (test_deadman_and_timeouts). It now holds for one ``step``."""
+    lim = SafetyChecker(ROBOT).limits
+    limits = PathLimits(lim.lower, lim.upper, lim.velocity, lim.acceleration, lim.jerk)
+    step, zero = 0.05, np.zeros(7)
+    a = zero.copy()
+    a[0] = -0.9 * lim.jerk[0] * step
+    p = brake(PathState(Q, zero, a), limits, step)
+    np.testing.assert_array_equal(p.times, [step])
+    np.testing.assert_array_equal(p.positions, Q[None, :])
+    np.testing.assert_array_equal(p.velocities, zero[None, :])
+    assert p.jerk_yielded == 0 and abs(0.0 - a[0]) / p.times[0] <= lim.jerk[0]
+    assert brake(PathState(Q, zero, zero), limits, step).empty  # at rest and not accelerating: nothing to do

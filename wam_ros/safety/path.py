@@ -139,12 +139,21 @@ def plan(start: PathState, times: np.ndarray, targets: np.ndarray, lim: PathLimi
 
 
 def brake(start: PathState, lim: PathLimits, step: float) -> Plan:
-    """Knots ``step`` apart that bring ``start`` to rest inside the limits (empty if at rest)."""
+    """Knots ``step`` apart that bring ``start`` to rest inside the limits (empty only if at rest and
+    not accelerating).
+
+    A start at rest whose acceleration the jerk limit lets drop to 0 in one step (``_JointLimits.brake``:
+    settled) still gets one knot, holding it, ``step`` later: that step to 0 is judged over the segment
+    it begins, and without this knot the caller's next one (a hold, ``min_point_spacing`` later) would
+    decide that segment's length and with it the jerk.
+    """
     nj = len(start.q)
     tails = [
         _JointLimits.of(lim, j).brake(float(start.q[j]), float(start.v[j]), float(start.a[j]), step) for j in range(nj)
     ]
     m = max(len(t[0]) for t in tails)
+    if m == 0 and np.any(np.asarray(start.a) != 0.0):
+        m = 1  # at rest, still accelerating: hold one step (the loop below keeps q, v = 0)
     pos = np.tile(np.asarray(start.q, dtype=float), (m, 1))
     vel = np.zeros((m, nj))
     for j, (tq, tv, _) in enumerate(tails):
