@@ -4,8 +4,10 @@ Run: .venv/bin/python bench/bench_surprise.py [--checkpoint DIR] [--episodes 10]
 
 Method (headless, no ROS): the simulated arm runs the tiny WAM closed loop (``ClosedLoop``'s
 scheduler and chunk smoother, a fixed ``--compute`` s per inference) on simulation time;
-both cameras are rendered at sim_robot_node's rate and size and fed, with each chunk's
-predicted frames, to the same ``PredictionMatcher`` + ``SurpriseMonitor`` wam_node runs.
+both cameras are rendered at sim_robot_node's size for each observation, and at its frame
+times (``camera_rate``) whenever a predicted frame waits for one (``PredictionMatcher.wants``:
+the others could not be paired, so they are not rendered); the real frames and each chunk's
+predicted frames go to the same ``PredictionMatcher`` + ``SurpriseMonitor`` wam_node runs.
 
 * Calibration: ``--calibration`` normal episodes (seeds from 2000) give the usual error per
   camera, offset and block (``SurpriseScorer.calibrate``).
@@ -53,6 +55,7 @@ from wam_ros.resources import DEFAULT_CHECKPOINT  # noqa: E402
 from wam_ros.robot.trajectory import Trajectory  # noqa: E402
 from wam_ros.sim.closed_loop import ClosedLoop, LoopConfig  # noqa: E402
 from wam_ros.sim.disturbances import KINDS, Disturbance  # noqa: E402
+from wam_ros.sim.mujoco_arm import CAMERAS  # noqa: E402
 from wam_ros.sim.sim_env import SimEnv  # noqa: E402
 
 
@@ -86,22 +89,27 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
     trace = Trace(seed, disturbance.kind if disturbance else None, onset)
     start = env.time
     next_frame = start
-    images: dict[str, np.ndarray] = {}
     pending = None
     applied = False
+
+    def render(cams: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The cameras' frames now, as the (possibly disturbed) cameras deliver them."""
+        if not cams:
+            return {}
+        images = loop.renderer.render(env.arm.data.qpos.copy(), cams)
+        return disturbance.edit_images(images) if applied else images
     try:
         while env.time - start < duration:
             now, rel = env.time, env.time - start
             if disturbance is not None and not applied and rel >= onset:
                 disturbance.apply(env.arm)
                 applied = True
-            if now >= next_frame - 1e-9:
+            if now >= next_frame - 1e-9:  # the camera's frame time: rendered only when it may be paired
                 next_frame += 1.0 / camera_rate
-                images = loop.renderer.render(env.arm.data.qpos.copy())
-                if applied:
-                    images = disturbance.edit_images(images)
+                cams = tuple(c for c in CAMERAS if matcher.wants(c, now, 2.0 / camera_rate))
+                frames = render(cams)
                 pairs = []
-                for cam, img in images.items():
+                for cam, img in frames.items():
                     pairs += matcher.observe(cam, now, img)
                 if pairs:
                     if keep_pairs:
@@ -111,9 +119,9 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                         trace.t.append(rel)
                         trace.score.append(score)
                         trace.alarm.append(alarm)
-            if pending is None and images and sched.should_start(now):
+            if pending is None and sched.should_start(now):
                 sched.started(now)
-                obs = Observation(images, env.arm.actuated_positions(), env.episode.instruction, now)
+                obs = Observation(render(CAMERAS), env.arm.actuated_positions(), env.episode.instruction, now)
                 pred = policy.infer(obs, decode_frames=True)
                 chunk = Trajectory(now, names, pred.action_period * np.arange(1, len(pred.actions) + 1), pred.actions)
                 pending = (now + compute, chunk, pred, now)

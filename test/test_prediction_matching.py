@@ -111,3 +111,10 @@ def test_repeated_frames_resolve_nothing_new_and_bad_input_is_refused():
         m.add(0.0, [0.2], {"c": predicted([1, 2])})
     with pytest.raises(ValueError, match="tolerance"):
         PredictionMatcher(tolerance=-1.0)
+
+
+def test_wants_says_which_frames_may_be_paired():
+    m = PredictionMatcher(tolerance=0.05)
+    m.add(0.0, [0.8], {"scene": predicted([1])})
+    assert m.wants("scene", 0.75, 0.1) and m.wants("scene", 0.9, 0.1)
+    assert not m.wants("scene", 0.5, 0.1) and not m.wants("wrist", 0.8, 0.1)

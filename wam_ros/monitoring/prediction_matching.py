@@ -119,6 +119,11 @@ class PredictionMatcher:
             return len(self._pending.get(camera, []))
         return sum(len(p) for p in self._pending.values())
 
+    def wants(self, camera: str, stamp: float, margin: float) -> bool:
+        """Whether a frame of ``camera`` at ``stamp`` may be paired: a pending target lies within ``margin``
+        (a caller that renders or decodes frames only for the monitor can skip the others)."""
+        return any(abs(p.target - stamp) <= margin for p in self._pending.get(camera, []))
+
     def stats(self) -> dict[str, int]:
         """Counts for diagnostics."""
         return {"matched": self.matched, "unmatched": self.unmatched, "expired": self.expired,

@@ -215,10 +215,14 @@ class WamNode(GuardedNode):
 
     def _on_instruction(self, msg: String) -> None:
         with self._lock:
-            if msg.data != self._instruction:
+            changed = msg.data != self._instruction
+            if changed:
                 self._instruction = msg.data
                 self._reset_pending = True
                 self.scheduler.reset()
+        if changed:  # a new task (episode): what was predicted for the old one is no reference for reality
+            with self._match_lock:
+                self.matcher.clear()
 
     def _on_scene(self, msg: String) -> None:
         try:
