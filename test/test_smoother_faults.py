@@ -33,7 +33,7 @@ from trajectory_msgs.msg import JointTrajectory
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 from wam_ros.ros import qos
-from wam_ros.ros.time_conversion import time_to_sec
+from wam_ros.ros.time_conversion import duration_to_sec, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
 from wam_ros.sim.trajectory_controller import TrajectoryController
 
@@ -44,6 +44,8 @@ Q0 = np.array([0.0, -0.3, 0.4, 0.0, 0.3, 0.0, 0.02])
 GOALS = (Q0 + np.array([0.5, 0.3, 0, 0, 0, 0, 0]), Q0 - np.array([0.5, 0.3, 0, 0, 0, 0, 0]))
 SPEED = 0.3  # rad/s of the policy's motion (joint1)
 START_DEVIATION = 0.1  # the bridge's max_start_deviation (default)
+#: The reasons of the bridge's stops that a loaded machine causes (Rig.load_signs).
+LOAD_STOPS = ("joint_states stale", "no command for")
 
 
 class Rig:
@@ -110,9 +112,13 @@ class Rig:
         frac = np.clip(SPEED * times[:, None] / max(np.max(np.abs(d)), 1e-9), 0.0, 1.0)
         self.chunk_pub.publish(trajectory_to_msg(Trajectory(self.now() - 0.05, NAMES, times, q + frac * d)))
 
-    def stale_faults(self) -> int:
-        """FAULTs the bridge latched on late joint states (issue 15 D6, the bridge's side; not caused here)."""
-        return sum(m.data.startswith("FAULT(joint_states stale") for m in self.safety)
+    def load_signs(self) -> int:
+        """Lines of the bridge's log saying this machine was too slow for the stack's timing, not that a
+        scenario did something: stops (``A -> B: reason``) on late joint states (a hold, or a latched
+        FAULT: issue 15 D6, the bridge's side) or on a command timeout (commands stalled in a starved
+        process), and commands dropped because all their points (150 ms) had passed when it checked them."""
+        return sum((" -> " in ln and any(s in ln for s in LOAD_STOPS)) or "all points are in the past" in ln
+                   for ln in self.bridge.output().splitlines())
 
     def ensure_active(self) -> None:
         """Reset a spurious stale-state FAULT of a loaded machine, arm, and wait until ACTIVE and moving."""
@@ -120,16 +126,18 @@ class Rig:
             wait_for(lambda: self.ros.arm_bridge(self.safety), 30, period=0.5)
             wait_for(lambda: self.state() == "ACTIVE", 10)
 
-    def scenario(self, run, attempts: int = 3) -> None:
-        """Run ``run()``; repeat it (at most ``attempts`` times) only when a stale-state FAULT interfered."""
+    def scenario(self, run, attempts: int = 3, causes: int = 0) -> None:
+        """Run ``run()``; repeat a failed attempt (at most ``attempts`` in all) only when the machine
+        interfered: more ``load_signs()`` during it than the ``causes`` the scenario makes itself. The
+        last attempt's failure is raised as it is."""
         for attempt in range(attempts):
             self.ensure_active()
-            faults = self.stale_faults()
+            signs = self.load_signs()
             try:
                 run()
                 return
             except (AssertionError, TimeoutError):
-                if self.stale_faults() == faults or attempt == attempts - 1:
+                if self.load_signs() - signs <= causes or attempt == attempts - 1:
                     raise
 
     def set_speed_scaling(self, value: float) -> bool:
@@ -193,8 +201,12 @@ def test_normal_stream_reaches_the_bridge_without_points_in_the_past(rig):
     the first point (the current reference at time_from_start 0, stamped at the tick before publishing) was
     always in the past at the bridge. Now every point lies command_lead (50 ms) or more after the stamp, so
     the bridge skips or retimes a point only for a command delivered late (over 40 ms here: the bridge retimes
-    points closer than 10 ms). On a loaded 2-core machine some are: each such bridge log line must come with
-    a late delivery seen here within the log throttle period (1 s; the bridge gets the same messages)."""
+    points closer than 10 ms). On a loaded 2-core machine some are, and the bridge's process can be starved
+    while this one is not, so lateness is judged where the bridge saw it: a clamp line comes with the output
+    the bridge sent for it (stamped with its check time), which ends with the last point of the command it
+    was planned from; that command must be over 40 ms older than the check. A line without such an output
+    here (a dropped command sends none; a starved reader here can lose one) must come with a late delivery
+    seen here within the log throttle period (1 s; the bridge gets the same messages)."""
     rig.scenario(lambda: _normal_stream(rig))
 
 
@@ -208,13 +220,34 @@ def _normal_stream(rig: Rig) -> None:
     late = np.array([a for a, _, m in cmds if a - time_to_sec(m.header.stamp) > 0.05 - 0.01])
     for ln in lines:
         t = float(ln.split("]")[1].strip(" ["))
-        assert late.size and np.min(np.abs(late - t)) < 1.0, f"clamped without a late delivery: {ln}"
+        delay = _bridge_check_delay(rig, t) if "command clamped" in ln else None
+        if delay is not None:
+            assert delay > 0.05 - 0.01, f"clamped without a late delivery ({delay:.3f}s at the bridge): {ln}"
+        else:
+            assert late.size and np.min(np.abs(late - t)) < 1.0, f"clamped without a late delivery: {ln}"
     # every command: stamped at its publish time (not before), the first point 50 ms after it
     for arrival, _, msg in cmds:
         stamp = time_to_sec(msg.header.stamp)
         assert arrival - stamp > -1e-3
         assert msg.points[0].time_from_start.nanosec == pytest.approx(50_000_000, abs=1000)
     assert len(late) < 0.3 * len(cmds), f"{len(late)} of {len(cmds)} commands delivered late: machine overloaded"
+
+
+def _bridge_check_delay(rig: Rig, t: float) -> float | None:
+    """How late the bridge checked the command behind its clamp log line at ``t``: the stamp of the output it
+    sent last before the line (its check time) minus the stamp of the newest command whose last point (the
+    bridge always keeps it) is a knot of that output. None when that output is not here."""
+    wait_for(lambda: any(time_to_sec(m.header.stamp) > t for _, m in rig.controller), 10)  # ours came before
+    outputs = [(time_to_sec(m.header.stamp), m) for _, m in list(rig.controller)]
+    sent, out = max(((s, m) for s, m in outputs if 0 < s <= t), key=lambda x: x[0], default=(0.0, None))
+    if out is None or t - sent > 0.1:  # the bridge logs right after sending
+        return None
+    knots = sent + np.array([duration_to_sec(pt.time_from_start) for pt in out.points])
+    stamps = [time_to_sec(m.header.stamp) for _, _, m in rig.commands]
+    for stamp, (_, _, cmd) in sorted(zip(stamps, rig.commands, strict=True), key=lambda x: -x[0]):
+        if stamp <= sent and np.min(np.abs(knots - stamp - duration_to_sec(cmd.points[-1].time_from_start))) < 1e-6:
+            return sent - stamp
+    return None
 
 
 def test_speed_scaling_zero_then_one_resumes_motion(rig):
@@ -249,12 +282,16 @@ def _speed_scaling_stop(rig: Rig) -> None:
 def test_frozen_smoother_resumes_without_a_surge(rig):
     """D4: SIGSTOP the smoother 2 s, SIGCONT: the reference used to catch up on the lost time (1.35 rad/s
     against 0.47 before). Now: nothing until fresh joint states, then a restart at rest from them."""
-    rig.scenario(lambda: _freeze(rig))
+    rig.scenario(lambda: _freeze(rig), causes=1)  # the frozen smoother's command timeout
 
 
 def _freeze(rig: Rig) -> None:
-    time.sleep(1.0)
-    before = [m for t, _, m in rig.commands[-100:]]
+    # the speed before the freeze over a whole back-and-forth of the policy (both turns at GOALS, where the
+    # smoother's speed peaks at ~2x SPEED catching up with the new chunk's timeline): the 2 s after the freeze
+    # contain a turn as often as not, so a shorter baseline can miss the peak the stream always had
+    t0 = rig.now()
+    time.sleep(2 * np.max(np.abs(GOALS[0] - GOALS[1])) / SPEED + 0.5)
+    before = [m for t, _, m in rig.commands if t >= t0]
     v_before = max(float(np.max(np.abs(m.points[0].velocities))) for m in before)
     os.kill(rig.smoother.pid, signal.SIGSTOP)
     try:
@@ -288,5 +325,8 @@ def _freeze(rig: Rig) -> None:
     stamps = np.array([time_to_sec(m.header.stamp) for _, _, m in after])
     firsts = np.array([m.points[0].positions for _, _, m in after])
     step = np.abs(np.diff(firsts, axis=0)) / np.maximum(np.diff(stamps), 1e-3)[:, None]
-    assert np.all(step <= LIM["velocity"] * 1.05), np.max(step / LIM["velocity"])
+    jumps = [f"{NAMES[j]} {firsts[k, j]:.4f} -> {firsts[k + 1, j]:.4f} ({step[k, j] / LIM['velocity'][j]:.2f}x its "
+             f"velocity limit) from {stamps[k] - resumed_at:.3f}s to {stamps[k + 1] - resumed_at:.3f}s after SIGCONT"
+             for k, j in np.argwhere(~(step <= LIM["velocity"] * 1.05))]
+    assert not jumps, jumps
     _assert_controller_within_limits(rig.controller)
