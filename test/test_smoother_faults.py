@@ -236,7 +236,8 @@ def _normal_stream(rig: Rig) -> None:
 def _bridge_check_delay(rig: Rig, t: float) -> float | None:
     """How late the bridge checked the command behind its clamp log line at ``t``: the stamp of the output it
     sent last before the line (its check time) minus the stamp of the newest command whose last point (the
-    bridge always keeps it) is a knot of that output. None when that output is not here."""
+    bridge always keeps it) is a knot of that output. None when that output or its command is not here (a
+    reader here that was starved can lose messages: KEEP_LAST 10)."""
     wait_for(lambda: any(time_to_sec(m.header.stamp) > t for _, m in rig.controller), 10)  # ours came before
     outputs = [(time_to_sec(m.header.stamp), m) for _, m in list(rig.controller)]
     sent, out = max(((s, m) for s, m in outputs if 0 < s <= t), key=lambda x: x[0], default=(0.0, None))
