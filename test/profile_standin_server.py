@@ -41,7 +41,7 @@ def main() -> int:
 
     rows, period = FAMILY_CHUNK[args.family]
     expert = ScriptedExpert(ROBOT, horizon=rows, period=period)
-    state: dict = {"scene": None, "q": None}
+    state: dict = {"scene": None, "q": None, "received": 0}
     rclpy.init()
     node = rclpy.create_node("profile_standin_server")
     node.create_subscription(String, "/sim/scene_state", lambda m: state.update(scene=json.loads(m.data)), LATCHED)
@@ -51,10 +51,12 @@ def main() -> int:
         pos = dict(zip(m.name, m.position))
         if all(n in pos for n in names):
             state["q"] = np.array([pos[n] for n in names])
+            state["received"] += 1
 
     node.create_subscription(JointState, "/joint_states", on_js, SENSOR)
     ex = SingleThreadedExecutor()
     ex.add_node(node)
+
     def spin() -> None:
         try:
             ex.spin()
@@ -80,7 +82,20 @@ def main() -> int:
                 server.q_true = state["q"].copy()
             time.sleep(0.01)
 
+    def fresh_q() -> np.ndarray:
+        """A joint state that reached this process after this call (up to 1 s): under load its executor lags the
+        graph's, and a state from before a sim reset is not the pose the observation shows. The subscription
+        queues up to ``depth`` older states, so the one after those is waited for."""
+        before, deadline = state["received"], time.monotonic() + 1.0
+        while state["received"] <= before + SENSOR.depth and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if state["q"] is None:
+            raise RequestError("RuntimeError: no joint state yet")
+        return state["q"].copy()
+
     threading.Thread(target=follow_q, daemon=True).start()
+    if hasattr(server, "fresh_q"):
+        server.fresh_q = fresh_q
     port = server.port if hasattr(server, "port") else int(server.url.rsplit(":", 1)[1])
     print(f"PORT {port}", flush=True)
     try:

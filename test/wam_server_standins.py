@@ -116,6 +116,8 @@ class WsStandIn:
         self.sessions: set[str] = set()
         self.frame_counts: list[int] = []
         self.q_true: np.ndarray | None = None  # for families whose state carries no joints
+        #: returns the arm's state received after the call (a fixture whose q_true follows the arm over DDS)
+        self.fresh_q: Callable[[], np.ndarray] | None = None
         self._server = serve(self._handler, "127.0.0.1", port, compression=None, max_size=None)
         self.port = self._server.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{self.port}"
@@ -125,6 +127,15 @@ class WsStandIn:
     def close(self) -> None:
         self._server.shutdown()
         self._thread.join(5)
+
+    def arm_state(self, fresh: bool = False) -> np.ndarray:
+        """The arm's state the request stands for. ``fresh``: not one that arrived before the request (the arm
+        may just have been reset): what the observation shows, when the episode's initial pose is taken."""
+        if fresh and self.fresh_q is not None:
+            return self.fresh_q()
+        if self.q_true is None:
+            raise RequestError("RuntimeError: no arm state yet")
+        return self.q_true
 
     def metadata(self) -> dict:
         if self.family in ("roboarena", "dreamzero"):
@@ -254,7 +265,6 @@ class WsStandIn:
     def _lingbot(self, req: dict) -> Any:
         if req.get("reset"):
             self.resets += 1
-            self._start = ROBOT.fk(self.q_true[:N_ARM])
             self.prompt = need(req, "prompt")
             self.kv_expected = False  # the cache is cleared: the next chunk is a first one (frame 0 = now)
             return {}
@@ -278,13 +288,16 @@ class WsStandIn:
             raise RequestError(f"obs must be a camera dict with {sorted(LINGBOT_CAMERAS)}")
         if self.prompt is None:  # a restarted server knows no task until it is reset with one
             raise RequestError("RuntimeError: no prompt: send {reset: True, prompt} first")
-        targets = self.brain(self.q_true)
         f, h = 2, 8
         first, self.kv_expected = not self.kv_expected, True
         self.chunk = (f, h, first)
+        q_now = self.arm_state(fresh=first)
+        if first:  # the episode's initial pose: the one the first observation shows, which the poses are relative to
+            self._start = ROBOT.fk(q_now[:N_ARM])
+        targets = self.brain(q_now)
         rows = np.zeros((f * h, 16), np.float32)
         # the first chunk's latent frame 0 is the current observation: its H actions are "now"
-        steps = targets if not first else np.vstack([np.repeat(self.q_true[None], h, axis=0), targets])
+        steps = targets if not first else np.vstack([np.repeat(q_now[None], h, axis=0), targets])
         for i in range(f * h):
             q = steps[min(i, len(steps) - 1)]
             pose = ROBOT.fk(q[:N_ARM])
