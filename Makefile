@@ -48,12 +48,23 @@ CHECKPOINT_EPISODES ?= 1010
 TRAIN_ARGS ?= --lr 5e-4 --augment-colors --start-fraction 0.5 --model '{"goal_teacher_forcing": 0.5}' \
 	--calibration scene=config/sim_scene_camera.yaml --calibration wrist=config/sim_wrist_camera.yaml \
 	--pointer-target-offset 0 0 -0.04
+# The world head (docs/wam.md, "the world model"): 420 scenes of chunks executed open loop in the headless
+# simulator (seeds 20000+; the expert's, perturbed and the trained policy's own chunks), then only the
+# world head trains on them, every other weight of the checkpoint frozen; the calibrations give its cues.
+WORLD_ARGS ?= --steps 400 --batch-size 12 --lr 3e-3 --starts 5 --model '{"world_channels": [16, 32, 48, 64]}' \
+	--calibration scene=config/sim_scene_camera.yaml --calibration wrist=config/sim_wrist_camera.yaml
 checkpoint: setup
 	$(PY) -m wam_ros.apps.collect_demos $(DEMOS) --episodes $(CHECKPOINT_EPISODES) --seed 6000 --targets-per-layout 3 \
 		--real-time-factor 1.5
 	$(PY) -m wam_ros.tiny_wam.training $(DEMOS) --out outputs/tiny_wam-stage1 --steps 1500 $(TRAIN_ARGS)
 	$(PY) -m wam_ros.tiny_wam.training $(DEMOS) --out checkpoints/tiny_wam --init-from outputs/tiny_wam-stage1 --steps 1500 \
 		$(TRAIN_ARGS)
+	$(PY) -m wam_ros.tiny_wam.world_data outputs/world_rollouts_20000.npz --episodes 180 --seed 20000 \
+		--checkpoint checkpoints/tiny_wam
+	$(PY) -m wam_ros.tiny_wam.world_data outputs/world_rollouts_30000.npz --episodes 240 --seed 30000 \
+		--checkpoint checkpoints/tiny_wam
+	$(PY) -m wam_ros.tiny_wam.world_training outputs/world_rollouts_20000.npz outputs/world_rollouts_30000.npz \
+		--init-from checkpoints/tiny_wam --out checkpoints/tiny_wam $(WORLD_ARGS)
 	$(PY) -m wam_ros.apps.evaluation --policy tiny_wam --episodes 50 --json outputs/eval-tiny_wam.json
 
 bench: setup
