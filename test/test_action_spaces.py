@@ -99,6 +99,24 @@ def test_relative_quaternions_follow_the_wrist_past_pi_and_either_quaternion_sig
         q_measured = out[-1]
 
 
+def test_targets_out_of_reach_end_the_chunk_and_a_first_one_is_refused():
+    """An unconverged IK solve lands anywhere (1-4 rad jumps): the chunk keeps its reachable prefix only."""
+    space = ActionSpace("ee_pose_relative", rotation="quaternion_xyzw", gripper=GripperConvention())
+    conv = ActionConverter(ROBOT, space, period=0.05)
+    path = _path(6)
+    actions = conv.from_joint_positions(path, Q0)
+    far = actions.copy()
+    far[3:, :3] += [1.5, 0.0, 0.0]  # rows 3.. ask for 1.5 m further out: beyond the arm's reach
+    out = conv.to_joint_positions(far, Q0)
+    assert out.shape == (3, 7) and conv.rows_out_of_reach == 3
+    np.testing.assert_allclose(out[:, :6], path[:3, :6], atol=2e-3)
+    np.testing.assert_allclose(out[:, 6], path[:3, 6], atol=1e-9)  # the gripper column cut with the rows
+    assert conv.to_joint_positions(actions, Q0).shape == (6, 7) and conv.rows_out_of_reach == 0
+    far[0, :3] += [1.5, 0.0, 0.0]
+    with pytest.raises(ActionSpaceError, match=r"row 0: end-effector target out of reach \(the IK ends \d+ mm"):
+        conv.to_joint_positions(far, Q0)
+
+
 def test_libero_style_deltas_are_scaled_and_accumulate():
     space = ActionSpace("ee_delta", delta_scale=(0.05, 0.5), gripper=GripperConvention(-1.0, 1.0))
     conv = ActionConverter(ROBOT, space, period=0.1)

@@ -168,6 +168,7 @@ class ProfilePolicy(RemotePolicy):
                           extras={"rtt_ms": traffic.wire_s * 1000.0, "call_ms": call_ms,
                                   "request_bytes": traffic.sent, "response_bytes": traffic.received,
                                   "messages": traffic.messages, "server_profile": self.profile.name,
+                                  "rows_out_of_reach": self.codec.converter.rows_out_of_reach,
                                   "predicted_frames": "sent" if frames else "none from this server"})
         return pred.validate(self.spec)
 

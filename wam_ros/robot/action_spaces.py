@@ -17,7 +17,10 @@ here, once, with the robot model's kinematics (pinocchio) and the URDF limits:
 - ``ee_pose_relative``: poses relative to the episode's first measured pose (position
   added, rotation composed ``R0 @ dR``); ``reset()`` starts a new episode.
 End-effector targets go through damped-least-squares IK (wam_ros.robot.ik), warm-started
-from the previous step, and every result is clipped to the URDF position limits.
+from the previous step, and every result is clipped to the URDF position limits. A target the
+IK cannot reach (it ends farther than ``ik_tolerance`` from it) ends the chunk there: an
+unconverged solve can land anywhere (jumps of 1-4 rad were seen), so only the reachable prefix is
+kept, and a chunk whose first target is out of reach is refused by name.
 The gripper column is mapped through a ``GripperConvention`` onto the gripper joints.
 """
 
@@ -167,7 +170,7 @@ class ActionConverter:
     """Turns a policy's (N, D) action rows into (N, J) joint-position targets for ``robot``."""
 
     def __init__(self, robot: RobotModel, space: ActionSpace, period: float, ik_iterations: int = 20,
-                 ik_damping: float = 0.02) -> None:
+                 ik_damping: float = 0.02, ik_tolerance: tuple[float, float] = (0.01, 0.05)) -> None:
         if not period > 0:
             raise ActionSpaceError(f"action period must be > 0 s, got {period}")
         self.robot, self.space, self.period = robot, space, float(period)
@@ -175,6 +178,8 @@ class ActionConverter:
         lim = robot.limits()
         self.lower, self.upper = lim["lower"], lim["upper"]
         self.ik_iterations, self.ik_damping = int(ik_iterations), float(ik_damping)
+        self.ik_tolerance = (float(ik_tolerance[0]), float(ik_tolerance[1]))  # [m], [rad]
+        self.rows_out_of_reach = 0  # rows cut from the last converted chunk (targets the IK could not reach)
         self._episode_start: np.ndarray | None = None  # 4x4, ee_pose_relative
 
     def reset(self) -> None:
@@ -205,9 +210,11 @@ class ActionConverter:
             raise ActionSpaceError("non-finite values in the action chunk")
         if q0.shape != (n_joints,) or not np.all(np.isfinite(q0)):
             raise ActionSpaceError(f"measured state must be {n_joints} finite joint positions, got {q0.shape}")
-        arm = a[:, : self.space.arm_width(self.n_arm)]
-        out = np.empty((a.shape[0], n_joints))
-        out[:, : self.n_arm] = self._arm(arm, q0[: self.n_arm])
+        arm_q = self._arm(a[:, : self.space.arm_width(self.n_arm)], q0[: self.n_arm])
+        self.rows_out_of_reach = a.shape[0] - len(arm_q)
+        a = a[: len(arm_q)]
+        out = np.empty((len(arm_q), n_joints))
+        out[:, : self.n_arm] = arm_q
         if self.space.gripper is not None:
             out[:, self.n_arm:] = self.space.gripper.to_joints(a[:, -1], self.lower[self.n_arm:],
                                                                 self.upper[self.n_arm:])
@@ -252,8 +259,26 @@ class ActionConverter:
         q_prev = q
         for i, target in enumerate(targets):
             q_prev = self.ik(target, q_prev)
+            pos_err, rot_err = self.pose_error(target, q_prev)
+            if pos_err > self.ik_tolerance[0] or rot_err > self.ik_tolerance[1]:
+                if i == 0:
+                    raise ActionSpaceError(
+                        f"{self.space.kind} row 0: end-effector target out of reach (the IK ends "
+                        f"{pos_err * 1000:.0f} mm / {rot_err:.2f} rad from it; tolerance "
+                        f"{self.ik_tolerance[0] * 1000:.0f} mm / {self.ik_tolerance[1]:.2f} rad)")
+                return out[:i]  # the reachable prefix
             out[i] = q_prev
         return out
+
+    def pose_error(self, target: np.ndarray, q: np.ndarray) -> tuple[float, float]:
+        """How far the arm at ``q`` is from a 4x4 ``target``: metres and radians."""
+        err = self._residual(target, np.asarray(q, dtype=float))
+        return float(np.linalg.norm(err[:3])), float(np.linalg.norm(err[3:]))
+
+    def _residual(self, target: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """(6,) base-frame position error and rotation (axis-angle) from the pose at ``q`` to ``target``."""
+        pose = self.robot.kinematics.fk(q)
+        return np.concatenate([target[:3, 3] - pose[:3, 3], log_so3(target[:3, :3] @ pose[:3, :3].T)])
 
     def ik(self, target: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Damped-least-squares IK to a 4x4 base-frame pose from ``q``, inside the position limits."""
@@ -261,8 +286,7 @@ class ActionConverter:
         lo, hi = self.lower[: self.n_arm], self.upper[: self.n_arm]
         q = np.asarray(q, dtype=float).copy()
         for _ in range(self.ik_iterations):
-            pose = kin.fk(q)
-            err = np.concatenate([target[:3, 3] - pose[:3, 3], log_so3(target[:3, :3] @ pose[:3, :3].T)])
+            err = self._residual(target, q)
             if np.linalg.norm(err[:3]) < 1e-5 and np.linalg.norm(err[3:]) < 1e-4:
                 break
             q = np.clip(q + dls_step(kin.jacobian(q), err, self.ik_damping), lo, hi)
