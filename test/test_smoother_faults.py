@@ -3,13 +3,16 @@
 Three processes over real DDS: chunk_smoother_node and safety_bridge_node (each in its own
 process, as in the graph) and this test process, which plays the policy (chunks observed
 from the measured state, moving joint1/joint2 between two goals at ~0.3 rad/s) and the arm:
-a joint_trajectory_controller (wam_ros.sim.trajectory_controller, the simulated arm's JTC
-semantics, without physics) following /arm_controller/joint_trajectory and publishing
-/joint_states (positions and velocities of its reference, stamped with the node clock the
-bridge stamps its outputs with). As in sim_robot_node, a trajectory the controller rejects
-(e.g. one delivered after its last point, on a loaded machine) is counted and the running
-reference is kept: the rig's callbacks never raise (an exception would end the spin thread,
-and with it the arm's joint states). Nothing is mocked. Assertions are on what reached
+the simulated arm itself (wam_ros.sim.sim_env.SimEnv: the JTC, the servo's velocity limits and
+the MuJoCo physics sim_robot_node runs), stepped to the node clock, following
+/arm_controller/joint_trajectory and publishing its measured /joint_states (positions and
+velocities, stamped as sim_robot_node stamps them without /clock: node-clock time). As in
+sim_robot_node, a trajectory the controller rejects (e.g. one delivered after its last
+point, on a loaded machine) is counted and the running reference is kept: the rig's
+callbacks never raise (an exception would end the spin thread, and with it the arm's joint
+states). The measured state is the arm's, not the controller's reference: a stamp-0 hold
+delivered late made the reference jump back ~0.1 rad in one step, which no arm does and
+which the bridge then judged as a tracking error. Nothing is mocked. Assertions are on what reached
 /wam/command and the controller topic, on the bridge's state and on its log.
 """
 
@@ -19,6 +22,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -33,9 +37,9 @@ from trajectory_msgs.msg import JointTrajectory
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory, TrajectoryError
 from wam_ros.ros import qos
-from wam_ros.ros.time_conversion import duration_to_sec, time_to_sec
+from wam_ros.ros.time_conversion import duration_to_sec, sec_to_time, time_to_sec
 from wam_ros.ros.trajectory_conversion import trajectory_from_msg, trajectory_to_msg
-from wam_ros.sim.trajectory_controller import TrajectoryController
+from wam_ros.sim.sim_env import SimEnv
 
 ROBOT = RobotModel.load()
 NAMES = ROBOT.actuated_joints
@@ -49,12 +53,16 @@ LOAD_STOPS = ("joint_states stale", "no command for")
 
 
 class Rig:
-    """Policy + arm (JTC semantics) in this process."""
+    """Policy + arm (the simulated arm, stepped to the node clock) in this process."""
 
     def __init__(self, ros) -> None:
         self.ros = ros
         self.lock = threading.Lock()
-        self.jtc = TrajectoryController(NAMES, Q0, self.now(), LIM["lower"], LIM["upper"])
+        self.arm = SimEnv(ROBOT)
+        self.arm.command_positions(Q0)
+        self.arm.step(3.0)  # from the sim's home to Q0 at the velocity limits, settled
+        self._joints = [self.arm.arm.all_joints.index(n) for n in NAMES]
+        self._offset = self.now() - self.arm.time  # node-clock time of simulation time 0 (sim_robot_node's)
         self.goal = 0
         self.policy_on = True
         self.js_pub = ros.node.create_publisher(JointState, "/joint_states", qos.SENSOR)
@@ -72,7 +80,14 @@ class Rig:
 
     def q(self) -> np.ndarray:
         with self.lock:
-            return self.jtc.sample(self.now())[0]
+            return self._measured()[0]
+
+    def _measured(self) -> tuple[np.ndarray, np.ndarray]:
+        """Step the arm to the node clock; its joint positions and velocities (call with the lock held)."""
+        lag = self.now() - self._offset - self.arm.time
+        if lag > 0.5 * self.arm.dt:
+            self.arm.step(lag)
+        return self.arm.arm.joint_positions()[self._joints], self.arm.arm.joint_velocities()[self._joints]
 
     def state(self) -> str:
         return self.safety[-1].data if self.safety else ""
@@ -84,17 +99,21 @@ class Rig:
         now = self.now()
         self.controller.append((now, msg))
         try:
+            traj = trajectory_from_msg(msg)
+            if traj.stamp != 0.0:  # 0 keeps meaning "now" (sim_robot_node)
+                traj = replace(traj, stamp=traj.stamp - self._offset)
             with self.lock:
-                self.jtc.set_trajectory(trajectory_from_msg(msg), now)
+                self._measured()
+                self.arm.command_trajectory(traj)
         except TrajectoryError:
-            pass  # rejected, counted in jtc.rejected / jtc.last_rejection; the running reference goes on (JTC)
+            pass  # rejected, counted by the controller (accepted/rejected/last_rejection); the running one goes on
 
     def _publish_state(self) -> None:
-        stamp = self.ros.node.get_clock().now()
         with self.lock:
-            q, v, _ = self.jtc.sample(stamp.nanoseconds * 1e-9)
+            q, v = self._measured()
+            stamp = self.arm.time + self._offset
         msg = JointState()
-        msg.header.stamp = stamp.to_msg()
+        msg.header.stamp = sec_to_time(stamp)
         msg.name = list(NAMES)
         msg.position = q.tolist()
         msg.velocity = v.tolist()
