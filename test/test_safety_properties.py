@@ -92,7 +92,8 @@ def _start_q(rng: np.random.Generator, edges: bool) -> np.ndarray:
     return lim["lower"] + u * (lim["upper"] - lim["lower"])
 
 
-def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magnitudes, peaks=None) -> Counter:
+def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magnitudes, peaks=None,
+                 outputs: list | None = None) -> Counter:  # fmt: skip
     checker = SafetyChecker(ROBOT, config)
     checker.speed_scaling = scaling
     sup = SafetySupervisor(checker, SupervisorConfig(command_timeout=0.2, deadman=deadman))
@@ -142,6 +143,8 @@ def run_sequence(data, config: SafetyConfig, scaling: float, deadman: bool, magn
                 yielded = [o.reason for o in (out, last) if o is not None and "jerk limit yielded" in o.reason]
                 ratios = assert_output_safe(out, lim, jerk=not yielded, bounds=bounds)
                 peaks.update({k: max(peaks.get(k, 0.0), v) for k, v in ratios.items()})
+                if outputs is not None:
+                    outputs.append(out)
                 last = out
         if sup.state is SafetyState.DISARMED:
             last = None
@@ -195,15 +198,21 @@ def test_deadman_case_a_stop_at_rest_still_accelerating_keeps_the_jerk_limit():
     """The case test_deadman_and_timeouts found (its printout: seed 31763, four commands), on every run.
 
     A command output brakes joint1 to rest just past its soft limit, its last segment at +1.92 rad/s^2.
-    The command timeout's stop starts on that last knot, where rounding leaves -1.7e-14 rad/s (clipped to
-    0 at the bound), and was a hold 2 ms (min_point_spacing) later: the step to 0 over 2 ms, 8x the jerk
-    limit, with no bound yielding. The search generates this case when this file runs alone, not in the
-    whole suite (module docstring), so it is pinned here."""
+    The command timeout's handover stretch ends on that last knot. Its end state was the path evaluated
+    at a time rounding put a hair before the knot: -1.7e-14 rad/s, so a stop was planned where the output
+    already stops; from rest (clipped to 0 at the bound) but accelerating, that stop was a hold 2 ms
+    (min_point_spacing) later: the step to 0 over 2 ms, 8x the jerk limit, no bound yielding. Now the
+    stretch ends on the knot as sent (no further output: the old one is the stop), and a stop from rest
+    while accelerating holds one braking step (test_safety_checks). The search generates this case when
+    this file runs alone, not in the whole suite (module docstring), so it is pinned here."""
     specs = [(70, "none", "zero", math.nan), (71, "none", "zero", math.nan), (2, "none", "zero", math.nan),
              (0, "none", "zero", math.nan)]  # fmt: skip
     cfg = SafetyConfig(min_point_spacing=0.002, stop_step=0.02)
-    counts = run_sequence(_Replay(31763, specs), cfg, 1.0, True, (0.3, 1.5, 100.0))
-    assert counts["command"] == 2 and counts["stop"] == 1  # still the sequence that reaches that stop
+    outputs: list = []
+    run_sequence(_Replay(31763, specs), cfg, 1.0, True, (0.3, 1.5, 100.0), outputs=outputs)
+    assert [o.kind for o in outputs] == ["command", "command", "hold"]  # the timeout needed no stop output
+    braked = outputs[1].trajectory  # still the sequence of the case: it ends at rest, joint1 accelerating
+    assert np.all(braked.velocities[-1] == 0.0) and braked.velocities[-2, 0] < -0.01
 
 
 @pytest.mark.slow

@@ -529,12 +529,21 @@ class SafetySupervisor:
         # over), and end on one of the old path's knots, so no segment of it is cut short
         h = max(h, self._committed - now)
         knots = self._ref.stamp + self._ref.times
-        later = knots[knots >= now + h - 1e-9]
+        later = np.flatnonzero(knots >= now + h - 1e-9)
         if len(later):
-            h = float(later[0] - now)
+            k = int(later[0])
         elif knots[-1] > now + 1e-9:  # it comes to rest sooner: the stretch ends there, at rest
-            h = float(knots[-1] - now)
-        end = self._ref.sample(now + h)
+            k = len(knots) - 1
+        else:
+            k = -1  # it is at rest already
+        if k >= 0:
+            # that knot's state as sent, not the path re-evaluated at now + h, which rounding may put a
+            # hair before the knot: on the last one that left -1.7e-14 rad/s, and a stop of an output
+            # that already ends at rest there (test_deadman_and_timeouts)
+            h = float(knots[k] - now)
+            end = (self._ref.positions[k].copy(), self._ref.velocities[k].copy())
+        else:
+            end = self._ref.sample(now + h)
         inside = (knots > now + 1e-9) & (knots < now + h - 1e-9)
         times = np.concatenate([[0.0], knots[inside] - now, [h]])
         pos = np.vstack([start[0][None, :], self._ref.positions[inside], end[0][None, :]])
