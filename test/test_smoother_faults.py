@@ -10,9 +10,10 @@ velocities, stamped as sim_robot_node stamps them without /clock: node-clock tim
 sim_robot_node, a trajectory the controller rejects (e.g. one delivered after its last
 point, on a loaded machine) is counted and the running reference is kept: the rig's
 callbacks never raise (an exception would end the spin thread, and with it the arm's joint
-states). The measured state is the arm's, not the controller's reference: a stamp-0 hold
-delivered late made the reference jump back ~0.1 rad in one step, which no arm does and
-which the bridge then judged as a tracking error. Nothing is mocked. Assertions are on what reached
+states). The measured state is the arm's, not the controller's reference: under load, with
+late outputs replacing each other, the bare reference published as measured jumped ~0.1 rad
+within ~30 ms (no arm does), and the bridge latched tracking-error FAULTs on it. Nothing is
+mocked. Assertions are on what reached
 /wam/command and the controller topic, on the bridge's state and on its log.
 """
 
