@@ -12,8 +12,7 @@ point, on a loaded machine) is counted and the running reference is kept: the ri
 callbacks never raise (an exception would end the spin thread, and with it the arm's joint
 states). The measured state is the arm's, not the controller's reference: under load, with
 late outputs replacing each other, the bare reference published as measured jumped ~0.1 rad
-within ~30 ms (no arm does), and the bridge latched tracking-error FAULTs on it. Nothing is
-mocked. Assertions are on what reached
+within ~30 ms, which no arm does. Nothing is mocked. Assertions are on what reached
 /wam/command and the controller topic, on the bridge's state and on its log.
 """
 
