@@ -14,7 +14,7 @@ import numpy as np
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.safety.checks import SafetyChecker
-from wam_ros.safety.path import PathLimits, PathState, brake, plan
+from wam_ros.safety.path import PathLimits, PathState, brake, plan, sample
 from wam_ros.safety.supervisor import CommandSource, SafetyState, SafetySupervisor, SupervisorConfig
 from wam_ros.sim.trajectory_controller import TrajectoryController
 
@@ -179,3 +179,16 @@ def test_brake_from_rest_while_still_accelerating_holds_one_step_instead_of_noth
     np.testing.assert_array_equal(p.velocities, zero[None, :])
     assert p.jerk_yielded == 0 and abs(0.0 - a[0]) / p.times[0] <= lim.jerk[0]
     assert brake(PathState(Q, zero, zero), limits, step).empty  # at rest and not accelerating: nothing to do
+
+
+def test_a_time_within_rounding_of_the_end_samples_the_path_at_rest():
+    """A path ends at rest on a segment that may still accelerate; sampled a rounding error before its
+    end it used to give that acceleration to the next output's start, which judged its step to 0 over
+    its own 20 ms stretch (1.4x the jerk limit, test_default_limits_any_command_sequence)."""
+    times = np.array([0.0, 0.05])
+    pos = np.array([[0.0], [0.05 * 0.1 / 2]])
+    vel = np.array([[0.1], [0.0]])  # braking at 2 rad/s^2 to rest
+    q, v, a = sample(times, pos, vel, 0.05 - 1e-12)
+    assert q[0] == pos[1, 0] and v[0] == 0.0 and a[0] == 0.0
+    q, v, a = sample(times, pos, vel, 0.05 - 1e-6)  # well before the end: still braking
+    assert v[0] > 0.0 and a[0] == -2.0

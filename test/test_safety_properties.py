@@ -215,6 +215,22 @@ def test_deadman_case_a_stop_at_rest_still_accelerating_keeps_the_jerk_limit():
     assert np.all(braked.velocities[-1] == 0.0) and braked.velocities[-2, 0] < -0.01
 
 
+def test_default_limits_case_a_command_at_the_end_of_the_last_output_keeps_the_jerk_limit():
+    """A case test_default_limits_any_command_sequence found (seed 1, four commands), on every run.
+
+    A command arrives just as the previous output ends (at rest, its last 50 ms segment still at up to
+    3.4 rad/s^2). The reference, sampled a rounding error before that end, handed this acceleration to
+    the new output, whose 20 ms stretch at rest then judged the step to 0: 1.4x the jerk limit. Now a
+    time within path.END_TOL of the end samples the path at rest, as the handover counts it ended."""
+    specs = [(0, "nan", "zero", math.nan), (101930, "none", "old", math.nan), (0, "none", "old", math.nan),
+             (0, "none", "zero", math.nan)]  # fmt: skip
+    outputs: list = []
+    run_sequence(_Replay(1, specs), SafetyConfig(), 1.0, False, (0.3, 1.5, 3.0, 100.0), outputs=outputs)
+    assert [o.kind for o in outputs] == ["hold", "command", "command"]
+    late = outputs[2]  # still the sequence of the case: it starts where the previous output ends
+    assert np.all(np.abs(late.start_velocity) < 1e-9) and np.all(late.start_acceleration == 0.0)
+
+
 @pytest.mark.slow
 def test_generator_reaches_every_verdict():
     """Guard against a generator that never reaches a branch (the properties above would be vacuous there)."""

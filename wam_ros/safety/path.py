@@ -52,6 +52,11 @@ CLAMP_TOL = 1e-9
 #: handover stretch of the previous one (20 ms) and is replaced 10 ms later, so a correction much
 #: faster than that would be applied again and again before it shows: it would overshoot.
 TRACKING_TIME = 0.1
+#: [s] a time this close before a path's end counts as its end (at rest, acceleration 0), as the supervisor's
+#: handover counts it ended: a path may end at rest on a segment still accelerating (its step to 0 judged over
+#: that last segment), and a rounding error before the end would hand that acceleration to the next output,
+#: which judges the same step over its own first segment (1.4x the jerk limit over a 20 ms stretch after a 50 ms one).
+END_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -167,9 +172,9 @@ def brake(start: PathState, lim: PathLimits, step: float) -> Plan:
 def sample(times: np.ndarray, positions: np.ndarray, velocities: np.ndarray, tau: float):
     """(q, v, a) at ``tau`` on the path with knots ``times`` (first 0), ``positions``, ``velocities``.
 
-    Before the start: the start; after the end: at rest at the last knot.
+    Before the start: the start; after the end (or ``END_TOL`` before it): at rest at the last knot.
     """
-    if tau >= times[-1]:
+    if tau >= times[-1] - END_TOL:
         z = np.zeros(positions.shape[1])
         return positions[-1].copy(), z, z.copy()
     tau = max(tau, 0.0)
