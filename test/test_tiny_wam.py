@@ -457,7 +457,7 @@ def test_world_head_conditions_on_the_chunk_and_its_cues():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(m.world_loss(b)) < 0.5 * first  # it fits the batch's future frames
+    assert float(m.world_loss(b).detach()) < 0.5 * first  # it fits the batch's future frames
     m.eval()
     with torch.no_grad():
         base = m.predict_frames(b["images"], b["state"], b["actions"], b["world_grids"], b["world_maps"])
