@@ -105,9 +105,8 @@ def test_world_training_keeps_the_action_half_and_the_policy_predicts_frames(tmp
     norm = Normalization(np.zeros(7), np.ones(7), np.zeros(7), np.full(7, 0.1))
     save_checkpoint(init, TinyWam(cfg), CheckpointMeta(JOINTS, CAMERAS, 0.1, cfg, norm))
     out = tmp_path / "world"
-    train_world(WorldTrainOptions([path], init, out, {c: resolve(f"config/sim_{c}_camera.yaml") for c in CAMERAS},
-                                  steps=3, batch_size=2, eval_every=3, starts=2, val_fraction=0.5,
-                                  model={"world_channels": [8, 8, 16]}))
+    train_world(WorldTrainOptions([path], init, out, calibrations(), steps=3, batch_size=2, eval_every=3, starts=2,
+                                  val_fraction=0.5, model={"world_channels": [8, 8, 16]}))
     before, _ = load_checkpoint(init)
     after, meta = load_checkpoint(out)
     assert after.world_head is not None and sorted(meta.calibrations) == list(CAMERAS)

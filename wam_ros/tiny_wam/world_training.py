@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
+from wam_ros.camera.pinhole import CalibrationError, PinholeCamera, load_calibrations
 from wam_ros.tiny_wam.checkpoint import WEIGHTS, CheckpointError, load_meta, save_checkpoint
 from wam_ros.tiny_wam.data import frames_to_tensor, tensor_to_frames
 from wam_ros.tiny_wam.image_metrics import changed_pixels, psnr
@@ -43,7 +43,7 @@ class WorldTrainOptions:
     rollouts: list[Path]
     init_from: Path
     out: Path
-    calibrations: dict[str, Path] = field(default_factory=dict)
+    calibrations: dict[str, PinholeCamera] = field(default_factory=dict)  # camera -> calibration
     steps: int = 1500
     batch_size: int = 16
     lr: float = 2e-3
@@ -158,8 +158,7 @@ def train_world(opts: WorldTrainOptions) -> Path:
     if abs(data.period - meta.action_period) > 1e-9 or tuple(data.frames.shape[3:5]) != tuple(cfg.image_size):
         raise WorldTrainingError(f"rollouts at {data.period} s, {data.frames.shape[3:5]} px; the checkpoint at "
                                  f"{meta.action_period} s, {cfg.image_size} px")
-    calibrations = {name: PinholeCamera.load(path) for name, path in opts.calibrations.items()}
-    calibrations = {**meta.cameras_calibrated(), **calibrations}  # continuing: the checkpoint's own
+    calibrations = {**meta.cameras_calibrated(), **opts.calibrations}  # continuing: the checkpoint's own
     cues = WorldCues(meta.cameras, calibrations, meta.joint_names, cfg.image_size, cfg.world_plane_z)
     meta.calibrations = {name: cam.to_dict() for name, cam in calibrations.items() if name in meta.cameras}
     rng = np.random.default_rng(opts.seed)
@@ -204,13 +203,6 @@ def save_world(opts: WorldTrainOptions, model: TinyWam, meta, history: list[dict
     save_checkpoint(opts.out, model, meta)
 
 
-def _camera_file(value: str) -> tuple[str, Path]:
-    camera, sep, path = value.partition("=")
-    if not sep or not camera or not path:
-        raise SystemExit(f"wam-train-world: --calibration wants CAMERA=FILE, got {value!r}")
-    return camera, Path(path)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-train-world", description=__doc__.splitlines()[0])
     ap.add_argument("rollouts", type=Path, nargs="+", help="world_data.py .npz files")
@@ -228,8 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", type=json.loads, default={}, help="world_* TinyWamConfig overrides as JSON")
     a = ap.parse_args(argv)
     try:
-        train_world(WorldTrainOptions(a.rollouts, a.init_from, a.out, dict(_camera_file(v) for v in a.calibration),
-                                      a.steps, a.batch_size, a.lr, a.seed, eval_every=a.eval_every, starts=a.starts,
+        train_world(WorldTrainOptions(a.rollouts, a.init_from, a.out, load_calibrations(a.calibration), a.steps,
+                                      a.batch_size, a.lr, a.seed, eval_every=a.eval_every, starts=a.starts,
                                       num_threads=a.threads, model=a.model))
     except (WorldTrainingError, CheckpointError, CalibrationError, FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"wam-train-world: {exc}") from exc
