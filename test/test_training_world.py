@@ -127,3 +127,11 @@ def test_world_training_keeps_the_action_half_and_the_policy_predicts_frames(tmp
     assert new.frames["scene"].dtype == np.uint8 and list(new.frame_offsets) == pytest.approx([0.8, 1.6])
     new_policy.reset()
     np.testing.assert_allclose(new_policy.infer(obs, decode_frames=False).actions, new.actions, atol=1e-6)
+
+
+def test_wam_train_refuses_a_new_model_with_a_world_head(tmp_path):
+    """wam-train has demonstrations, not rollouts with cues: a world head it built would never train."""
+    from wam_ros.tiny_wam.training import TrainingError, TrainOptions, build_model
+
+    with pytest.raises(TrainingError, match="world_training"):
+        build_model(TrainOptions(tmp_path, tmp_path / "out", model={"world_head": True}), JOINTS, CAMERAS)

@@ -312,6 +312,9 @@ def build_model(
             model.cfg = meta.model = wanted
     else:
         cfg = TinyWamConfig(**{"num_joints": len(joints), "num_cameras": len(cameras), **opts.model})
+        if cfg.world_head:  # its loss needs the chunks' rollouts and cues, which demonstrations do not have
+            raise TrainingError("world_head: train the action model here, then its world head with "
+                                "python -m wam_ros.tiny_wam.world_training (docs/wam.md, the world head)")
         model, meta = TinyWam(cfg), None
     cfg = model.cfg
     if cfg.num_joints != len(joints) or cfg.num_cameras != len(cameras):
