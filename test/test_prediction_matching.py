@@ -118,3 +118,14 @@ def test_wants_says_which_frames_may_be_paired():
     m.add(0.0, [0.8], {"scene": predicted([1])})
     assert m.wants("scene", 0.75, 0.1) and m.wants("scene", 0.9, 0.1)
     assert not m.wants("scene", 0.5, 0.1) and not m.wants("wrist", 0.8, 0.1)
+
+
+def test_a_sparse_stream_does_not_fool_the_frame_period():
+    # frames only around targets (a caller rendering on demand, or a camera dropping most frames): the
+    # long gaps must not be taken for the frame period, or a frame far from the target would be "the best"
+    m = PredictionMatcher(tolerance=0.05)
+    feed(m, "c", np.array([3.27, 3.33, 3.4]))
+    m.add(3.61, [0.8], {"c": predicted([1])})  # target 4.41
+    assert m.observe("c", 4.33, img(1)) == []  # 4.4 may still come
+    pairs = m.observe("c", 4.4, img(2))
+    assert [(p.real_stamp, p.real[0, 0, 0]) for p in pairs] == [(pytest.approx(4.4), 2)]

@@ -138,12 +138,13 @@ class PredictionMatcher:
 
     # ------------------------------------------------------------------ internals
     def _period(self, camera: str) -> float:
-        """The camera's frame period (median of recent stamp steps), 0 while unknown."""
+        """The camera's frame period (the shortest recent stamp step: dropped or skipped frames only make
+        steps longer), 0 while unknown."""
         hist = self._frames.get(camera)
-        if not hist or len(hist) < 3:
+        if not hist or len(hist) < 2:
             return 0.0
         stamps = np.fromiter((s for s, _ in hist), float, len(hist))
-        return float(np.median(np.diff(stamps)))
+        return float(np.diff(stamps).min())
 
     def _resolve(self, camera: str) -> None:
         hist = self._frames.get(camera)
