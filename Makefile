@@ -51,8 +51,7 @@ TRAIN_ARGS ?= --lr 5e-4 --augment-colors --start-fraction 0.5 --model '{"goal_te
 # The world head (docs/wam.md, "the world model"): 420 scenes of chunks executed open loop in the headless
 # simulator (seeds 20000+; the expert's, perturbed and the trained policy's own chunks), then only the
 # world head trains on them, every other weight of the checkpoint frozen; the calibrations give its cues.
-WORLD_ARGS ?= --steps 400 --batch-size 12 --lr 3e-3 --starts 5 --model '{"world_channels": [16, 32, 48, 64]}' \
-	--calibration scene=config/sim_scene_camera.yaml --calibration wrist=config/sim_wrist_camera.yaml
+WORLD_ARGS ?= --calibration scene=config/sim_scene_camera.yaml --calibration wrist=config/sim_wrist_camera.yaml
 checkpoint: setup
 	$(PY) -m wam_ros.apps.collect_demos $(DEMOS) --episodes $(CHECKPOINT_EPISODES) --seed 6000 --targets-per-layout 3 \
 		--real-time-factor 1.5

@@ -82,7 +82,7 @@ class TinyWamConfig:
     # Future frames from the world head (world_head.py: a residual U-Net over the current frame, told by world_cues.py
     # where the chunk's joint targets put the arm in each camera) instead of the transformer's latent frame tokens.
     world_head: bool = False
-    world_channels: tuple[int, ...] = (16, 32, 64, 96)  # U-Net channels per level (64, 32, 16, 8 px at 64x64)
+    world_channels: tuple[int, ...] = (16, 32, 48, 64)  # U-Net channels per level (64, 32, 16, 8 px at 64x64)
     world_plane_z: float = 0.02  # m, base frame: the plane a wrist camera's view is warped over (table + cubes)
     world_loss_weight: float = 1.0
     world_changed_weight: float = 2.0  # extra loss weight on the pixels that change (|future - current| > 10 %)

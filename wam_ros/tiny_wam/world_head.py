@@ -40,7 +40,7 @@ class WorldHead(nn.Module):
     """
 
     def __init__(self, cond_dim: int, cue_channels: int, image_size: tuple[int, int],
-                 channels: tuple[int, ...] = (16, 32, 64, 96), d_cond: int = 128) -> None:
+                 channels: tuple[int, ...] = (16, 32, 48, 64), d_cond: int = 128) -> None:
         from wam_ros.tiny_wam.model import pixel_grid  # here: model.py imports this module
 
         super().__init__()
