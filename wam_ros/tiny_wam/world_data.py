@@ -1,6 +1,6 @@
 """Rollouts for the world head: chunks executed open loop in the simulator, with the frames they caused.
 
-``python -m wam_ros.tiny_wam.world_data OUT.npz --episodes 200`` (headless, no ROS; ~5 s per
+``python -m wam_ros.tiny_wam.world_data OUT.npz --episodes 200`` (headless, no ROS; ~3 s per
 episode on one core, most of it rendering). Each episode is a seeded scene (seeds from
 ``--seed``, disjoint from the evaluation seeds 1000+); the arm starts at home and executes
 ``--chunks`` chunks of 24 joint targets, each open loop for its whole 2.4 s, the next
