@@ -352,3 +352,22 @@ def test_a_non_finite_point_inside_the_handover_still_faults():
     reply = sup.command(Trajectory(now, NAMES, np.array([0.01, 0.03, 0.05, 0.07]), q), now)
     assert not reply.ok and sup.state is SafetyState.FAULT
     assert "non-finite" in sup.fault_reason and "joint3" in sup.fault_reason
+
+
+def test_a_first_command_out_of_reach_is_refused_while_armed_and_faults_in_motion():
+    """Issue 15 family, seen under load (test_smoother_faults): the bridge held on stale joint states (ARMED),
+    the smoother's reference ran on, and its next command, out of reach of the arm, latched a FAULT nobody
+    caused. While ARMED nothing moves: such a command is refused; the same command in motion still FAULTs."""
+    far = Q.copy()
+    far[0] += 0.5  # 0.5 rad from the arm at 50 ms: beyond velocity * 0.05 + max_tracking_error
+    sup = make()
+    js(sup, 10.0)
+    assert sup.arm(10.0).ok
+    reply = sup.command(cmd(q=far), 10.0)
+    assert not reply.ok and not reply.outputs and sup.state is SafetyState.ARMED
+    assert "first command refused: first point 0.500 from the measured position of joint1" in reply.message
+    assert sup.command(cmd(), 10.1).ok and sup.state is SafetyState.ACTIVE  # starting at the arm: accepted
+    sup = active()
+    js(sup, 10.2)
+    reply = sup.command(cmd(q=far), 10.2)
+    assert sup.state is SafetyState.FAULT and "first point 0.500" in sup.fault_reason

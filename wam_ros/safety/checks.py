@@ -156,7 +156,9 @@ class CheckResult:
     relative to it, positions and the path's velocities, ending at rest) is set for
     ACCEPTED and CLAMPED. ``start_position`` / ``start_velocity`` /
     ``start_acceleration`` are the reference the path starts from. ``first_requested`` is the command's first point that
-    is still in the future, in controller order (for the supervisor's start check).
+    is still in the future, in controller order (for the supervisor's start check). ``beyond_reach``:
+    REJECTED only because the first point is out of reach of the measured position (the supervisor
+    refuses that as a session's first command, where nothing moves yet, and faults on it in motion).
     """
 
     verdict: Verdict
@@ -166,6 +168,7 @@ class CheckResult:
     start_velocity: np.ndarray | None = None
     first_requested: np.ndarray | None = None
     start_acceleration: np.ndarray | None = None
+    beyond_reach: bool = False
 
     @property
     def sendable(self) -> bool:
@@ -256,9 +259,12 @@ class SafetyChecker:
         target, note = self._clamp_positions(req, lo_eff, hi_eff)
         if note:
             reasons.append(note)
-        fault = self._too_fast(times, target) or self._tracking_error(times, target, measured_position)
+        fault = self._too_fast(times, target)
         if fault:
             return _reject(fault)
+        fault = self._tracking_error(times, target, measured_position)
+        if fault:
+            return CheckResult(Verdict.REJECTED, (fault,), beyond_reach=True)
         path, v0, a0, notes = self._plan_path(
             start_position, start_velocity, start_acceleration, times, target, lo_eff, hi_eff
         )

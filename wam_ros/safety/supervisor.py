@@ -441,7 +441,7 @@ class SafetySupervisor:
         if self._steady - self._last_send < 1.0 / self.config.max_output_rate:
             res = self._check(traj, now)[0]
             if res.fault:
-                return self._fault(now, res.reasons[0])
+                return self._refuse_or_fault(res, now)
             self._pending = (traj, source)  # newest wins; re-checked against the reference when sent
             return Reply(True, "queued by the output rate limit")
         return self._send_command(traj, source, now)
@@ -577,7 +577,7 @@ class SafetySupervisor:
         res, stretch, start = self._check(traj, now)
         self.counts[res.verdict.value] += 1
         if res.fault:
-            return self._fault(now, res.reasons[0])
+            return self._refuse_or_fault(res, now)
         if not res.sendable:
             return self._drop("command dropped: " + "; ".join(res.reasons), now)
         assert res.trajectory is not None and res.first_requested is not None and res.start_position is not None
@@ -601,6 +601,15 @@ class SafetySupervisor:
         self._last_command = self._steady
         out = self._after("command", stretch, start, res.trajectory, "; ".join(res.reasons), now)
         return Reply(True, res.verdict.value, (out,))
+
+    def _refuse_or_fault(self, res: CheckResult, now: float) -> Reply:
+        """FAULT + hold on a rejected command; but a command that only starts out of the arm's reach, while
+        ARMED (nothing sent this session, or holding after stale joint states), is refused like any first
+        command that does not start at the arm: nothing moved, and the commander re-plans from the measured
+        state (a smoother whose reference ran on while the bridge held must not latch a FAULT nobody caused)."""
+        if res.beyond_reach and self.state is SafetyState.ARMED:
+            return self._drop(f"first command refused: {res.reasons[0]}", now)
+        return self._fault(now, res.reasons[0])
 
     def _emit(
         self,
