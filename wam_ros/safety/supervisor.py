@@ -43,7 +43,7 @@ import numpy as np
 
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.safety.checks import CheckResult, SafetyChecker, Verdict
-from wam_ros.safety.path import sample
+from wam_ros.safety.path import END_TOL, sample
 
 #: [s] the first output of a session holds the measured state this long before it moves (see _handover).
 FIRST_HANDOVER = 0.1
@@ -529,10 +529,10 @@ class SafetySupervisor:
         # over), and end on one of the old path's knots, so no segment of it is cut short
         h = max(h, self._committed - now)
         knots = self._ref.stamp + self._ref.times
-        later = np.flatnonzero(knots >= now + h - 1e-9)
+        later = np.flatnonzero(knots >= now + h - END_TOL)
         if len(later):
             k = int(later[0])
-        elif knots[-1] > now + 1e-9:  # it comes to rest sooner: the stretch ends there, at rest
+        elif knots[-1] > now + END_TOL:  # it comes to rest sooner: the stretch ends there, at rest
             k = len(knots) - 1
         else:
             k = -1  # it is at rest already
@@ -544,7 +544,7 @@ class SafetySupervisor:
             end = (self._ref.positions[k].copy(), self._ref.velocities[k].copy())
         else:
             end = self._ref.sample(now + h)
-        inside = (knots > now + 1e-9) & (knots < now + h - 1e-9)
+        inside = (knots > now + END_TOL) & (knots < now + h - END_TOL)
         times = np.concatenate([[0.0], knots[inside] - now, [h]])
         pos = np.vstack([start[0][None, :], self._ref.positions[inside], end[0][None, :]])
         vel = np.vstack([start[1][None, :], self._ref.velocities[inside], end[1][None, :]])
