@@ -111,6 +111,7 @@ class WamNode(GuardedNode):
         self._q_stamp = -np.inf
         self._instruction = self.p["instruction"]
         self._reset_pending = False
+        self._task_since = -np.inf  # when the instruction last changed: observations must be newer
         self._last_frame: dict[str, float] = {}
         self._warning = ""
         self._last_error = ""
@@ -219,6 +220,7 @@ class WamNode(GuardedNode):
             if changed:
                 self._instruction = msg.data
                 self._reset_pending = True
+                self._task_since = self._now()
                 self.scheduler.reset()
         if changed:  # a new task (episode): what was predicted for the old one is no reference for reality
             with self._match_lock:
@@ -234,7 +236,7 @@ class WamNode(GuardedNode):
     def _observation(self, now: float) -> Observation | None:
         """Assemble an observation, or None with the reason left in self._warning."""
         with self._lock:
-            q, q_stamp, instruction = self._q, self._q_stamp, self._instruction
+            q, q_stamp, instruction, since = self._q, self._q_stamp, self._instruction, self._task_since
         if q is None or now - q_stamp > self.p["joint_state_timeout"]:
             self._warning = "no recent /joint_states: no inference"
             return None
@@ -243,6 +245,11 @@ class WamNode(GuardedNode):
             late = [c for c in self.cameras if now - self._last_frame.get(c, -np.inf) > self.p["max_image_age"]]
             self._warning = (f"camera(s) {late} missing: no frame within {self.p['max_image_age']} s; no inference"
                              if late else "camera frames not synchronized within sync_slop; no inference")
+            return None
+        if min(q_stamp, synced.stamp) < since:
+            # a new task starts from what is seen after it was given: a state queued before it (the sim's
+            # reset publishes the instruction before the reset pose arrives) would anchor the episode there
+            self._warning = "waiting for joint states and frames newer than the new instruction"
             return None
         return Observation(synced.frames, q, instruction, synced.stamp)
 
