@@ -70,7 +70,7 @@ PARAMS: list[Param] = [
           "and publish the surprise on /wam/surprise (predicted frames are then decoded for every chunk)"),
     Param("surprise_match_tolerance", 0.05, "a real frame pairs with a predicted one only if its stamp is within "
           "this of the predicted time [s]", range=(0.001, 1.0)),
-    Param("surprise_threshold", SURPRISE_THRESHOLD, "surprise alarm on after consecutive scores above this "
+    Param("surprise_threshold", SURPRISE_THRESHOLD, "surprise alarm on at a score above this "
           "(scores are in units of the model's usual error)", range=(0.0, 1000.0), dynamic=True),
     Param("surprise_clear", SURPRISE_CLEAR, "surprise alarm off after consecutive scores below this (hysteresis; "
           "at most surprise_threshold)", range=(0.0, 1000.0), dynamic=True),
