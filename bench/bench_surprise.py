@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher  # noqa: E402
-from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer  # noqa: E402
+from wam_ros.monitoring.surprise import SCENE_RATE, SurpriseAlarm, SurpriseMonitor, SurpriseScorer  # noqa: E402
 from wam_ros.params import defaults  # noqa: E402
 from wam_ros.params.sim_robot_node import PARAMS as SIM_PARAMS  # noqa: E402
 from wam_ros.params.wam_node import PARAMS as WAM_PARAMS  # noqa: E402
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--window", type=float, default=2.5, help="s of a scoring window")
     ap.add_argument("--compute", type=float, default=0.15, help="s per inference (fixed, for repeatability)")
     ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--scene-rate", type=float, default=SCENE_RATE,
+                    help="> 0: errors relative to each episode's own error map (SurpriseScorer scene mode); 0: off")
     ap.add_argument("--threshold", type=float, default=SurpriseAlarm.threshold)
     ap.add_argument("--clear", type=float, default=SurpriseAlarm.clear)
     ap.add_argument("--threads", type=int, default=2)
@@ -196,14 +198,14 @@ def main(argv: list[str] | None = None) -> None:
     rate, tol = sim["camera_rate"], wam["surprise_match_tolerance"]
     t0 = time.monotonic()
     try:
-        scorer = SurpriseScorer()
+        scorer = SurpriseScorer(scene_rate=a.scene_rate)
         for seed in range(2000, 2000 + a.calibration):
             cal = run_episode(loop, seed, a.duration, a.compute, None, None, None, rate, tol, keep_pairs=True)
             scorer.calibrate(cal.pairs)
         if a.save_calibration:
             scorer.save(a.save_calibration)
 
-        def monitor() -> SurpriseMonitor:
+        def monitor() -> SurpriseMonitor:  # a new episode: the calibrated statistics, a new scene
             return SurpriseMonitor(copy.deepcopy(scorer), SurpriseAlarm(a.threshold, a.clear))
 
         seeds = range(a.first_seed, a.first_seed + a.episodes)

@@ -245,3 +245,30 @@ def test_camera_edits_touch_only_their_camera():
         Disturbance("earthquake")
     assert set(KINDS) == {"cube_moved", "cube_removed", "arm_blocked", "heavy_payload", "camera_occluded",
                           "camera_frozen"}
+
+
+def with_cube(img: np.ndarray, row: int, col: int) -> np.ndarray:
+    out = img.copy()
+    out[row * 8:(row + 1) * 8, col * 8:(col + 1) * 8] = (200, 30, 30)
+    return out
+
+
+def test_scene_mode_takes_the_scene_as_it_is_and_flags_what_changes_in_it():
+    # The model never draws the cubes; each scene has them elsewhere. Across scenes the blocks a cube
+    # happens to occupy look surprising; relative to the scene's own error map they do not, and a cube
+    # that moves within the scene does.
+    plain, scene = SurpriseScorer(warmup=10), SurpriseScorer(warmup=10, scene_rate=0.3)
+    for layout in range(12):  # calibration: one scene per layout, a few pairs each
+        cube = with_cube(SCENE, layout % 4, 5)
+        episode = [pair(SCENE, noisy(cube, 3.0)) for _ in range(4)]
+        plain.calibrate(episode)
+        scene.calibrate(episode)
+    new_layout = with_cube(SCENE, 6, 1)  # a block no calibration scene had a cube in
+    scene.new_scene()
+    assert math.isnan(scene.score(pair(SCENE, noisy(new_layout, 3.0))).score)  # the scene's first pair: its map
+    steady = [scene.score(pair(SCENE, noisy(new_layout, 3.0))).score for _ in range(5)]
+    assert max(steady) < 4.0
+    assert plain.score(pair(SCENE, noisy(new_layout, 3.0))).score > 8.0  # across scenes: a false surprise
+    moved = with_cube(SCENE, 2, 2)  # the cube pushed elsewhere mid-scene
+    s = scene.score(pair(SCENE, noisy(moved, 3.0)))
+    assert s.score > 8.0 and s.block == (2, 2)  # where it appeared (where it left, the error fell)

@@ -7,7 +7,12 @@ absolute colour difference of the block means. Block means tolerate the blur of 
 world model; blocks keep a localised change (a moved cube, a hand in front of the
 camera) from being averaged away by the rest of the frame.
 
-The error is normalised per camera, predicted offset and block by the model's usual
+In scene mode (``scene_rate`` > 0, what wam_node runs) the error map is first taken relative to the
+scene's own: the first pair of each (camera, offset) after ``new_scene`` sets it and it follows the
+scene slowly, so what the model always gets wrong in this scene (cubes it never draws, lying in other
+blocks in every scene) is not a surprise, and a change within the scene is.
+
+The error (or that residual) is normalised per camera, predicted offset and block by the model's usual
 error there: a robust running mean and scale (mean absolute deviation), learned from
 the first ``warmup`` pairs of each (camera, offset) and then followed slowly
 (``rate``) on unalarmed pairs only, so a disturbance is not learned away. Statistics can
@@ -39,6 +44,8 @@ RATE = 0.02
 #: Floor of the error scale [mean |colour difference| in 0-1 units], so a block the model always gets right
 #: (scale ~0) does not turn pixel noise into huge scores.
 MIN_SCALE = 0.01
+#: Rate at which a scene's own error map follows it (scene mode, what wam_node and bench_surprise use).
+SCENE_RATE = 0.3
 #: Default alarm threshold and clear level (normalised scores) and the consecutive scores to switch. Chosen on
 #: bench/bench_surprise.py's traces of seeds 1000-1005 with the bundled checkpoint (normal episodes score up to
 #: ~15 in their first second and in some scenes throughout; a disturbance that shows scores 20-100 once, and a
@@ -111,10 +118,16 @@ class SurpriseScorer:
     min_scale: float = MIN_SCALE
     learn: bool = True  # False: frozen statistics (calibrated ones are only used, not followed)
     learn_below: float = CLEAR  # pairs scoring this or more are not learned from
+    #: > 0: scene mode — the error is first taken relative to this scene's own error map (set by the scene's
+    #: first pair per camera and offset, then followed at this rate), and the statistics are those of that
+    #: residual; ``new_scene`` starts over (a new episode / task). 0: errors are compared as they are.
+    scene_rate: float = 0.0
     stats: dict[str, ErrorStats] = field(default_factory=dict)
+    scene: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0:
+        if (self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0
+                or not 0 <= self.scene_rate < 1):
             raise ValueError(f"SurpriseScorer: bad settings grid={self.grid}, warmup={self.warmup}, "
                              f"rate={self.rate}, min_scale={self.min_scale}")
 
@@ -127,10 +140,27 @@ class SurpriseScorer:
         st = self.stats.get(self.key(camera, offset))
         return st is not None and st.count >= self.warmup
 
+    def new_scene(self) -> None:
+        """Forget the scene's own error maps (scene mode): the next pair of each camera and offset sets them."""
+        self.scene.clear()
+
+    def _residual(self, k: str, err: np.ndarray) -> np.ndarray | None:
+        """Scene mode: ``err`` relative to the scene's error map (None for the scene's first pair, which sets it)."""
+        if self.scene_rate <= 0:
+            return err
+        base = self.scene.get(k)
+        if base is None:
+            self.scene[k] = err.copy()
+            return None
+        return err - base
+
     def score(self, pair: FramePair, alarmed: bool = False) -> PairScore:
         """The pair's surprise; learns from it unless it is surprising or ``alarmed`` (the alarm is on)."""
-        err = block_errors(pair.predicted, pair.real, self.grid)
+        raw = block_errors(pair.predicted, pair.real, self.grid)
         k = self.key(pair.camera, pair.offset)
+        err = self._residual(k, raw)
+        if err is None:
+            return PairScore(pair.camera, pair.offset, pair.real_stamp, float("nan"), (0, 0), float("nan"))
         st = self.stats.get(k)
         if st is None:
             st = self.stats[k] = ErrorStats(np.zeros_like(err), np.zeros_like(err))
@@ -143,15 +173,25 @@ class SurpriseScorer:
         s = max(float(zb[r, c]), zw)
         if self.learn and not alarmed and s < self.learn_below:
             st.update(err, self.rate)
+        if self.scene_rate > 0 and not alarmed and s < self.learn_below:
+            self.scene[k] += self.scene_rate * (raw - self.scene[k])
         return PairScore(pair.camera, pair.offset, pair.real_stamp, s, (int(r), int(c)), zw)
 
     def calibrate(self, pairs: Iterable[FramePair]) -> None:
-        """Learn the usual error from pairs of normal operation (plain averages; ``warmup`` met)."""
+        """Learn the usual error from pairs of normal operation (plain averages; ``warmup`` met). In scene mode
+        ``pairs`` are one scene's, in time order."""
+        self.new_scene()
         for p in pairs:
-            err = block_errors(p.predicted, p.real, self.grid)
+            raw = block_errors(p.predicted, p.real, self.grid)
             k = self.key(p.camera, p.offset)
+            err = self._residual(k, raw)
+            if err is None:
+                continue
             st = self.stats.setdefault(k, ErrorStats(np.zeros_like(err), np.zeros_like(err)))
             st.update(err, 0.0)
+            if self.scene_rate > 0:
+                self.scene[k] += self.scene_rate * (raw - self.scene[k])
+        self.new_scene()
 
     def save(self, path: str | Path) -> None:
         data = {k: {"mean": s.mean.tolist(), "scale": s.scale.tolist(), "whole_mean": s.whole_mean,

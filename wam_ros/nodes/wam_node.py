@@ -34,7 +34,7 @@ from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.camera.pinhole import CalibrationError, load_calibrations
 from wam_ros.control.inference_scheduler import InferenceScheduler
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
-from wam_ros.monitoring.surprise import PairScore, SurpriseAlarm, SurpriseMonitor, SurpriseScorer
+from wam_ros.monitoring.surprise import SCENE_RATE, PairScore, SurpriseAlarm, SurpriseMonitor, SurpriseScorer
 from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies.base import Observation, Policy, Prediction
 from wam_ros.policies.factory import PolicyConfigError, build_policy
@@ -225,6 +225,7 @@ class WamNode(GuardedNode):
         if changed:  # a new task (episode): what was predicted for the old one is no reference for reality
             with self._match_lock:
                 self.matcher.clear()
+                self.surprise.scorer.new_scene()  # and the new scene's own error map is learned afresh
 
     def _on_scene(self, msg: String) -> None:
         try:
@@ -346,7 +347,7 @@ class WamNode(GuardedNode):
 
     def _surprise_monitor(self) -> SurpriseMonitor:
         """Scorer (calibrated from surprise_calibration, else learning during its warm-up) and alarm."""
-        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"])
+        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"], scene_rate=SCENE_RATE)
         if self.p["surprise_calibration"]:
             try:
                 scorer.load(self.p["surprise_calibration"])
