@@ -537,7 +537,12 @@ def test_d8_a_command_over_the_point_cap_is_refused_naming_the_cap(system):
     n = len(system.ctrl)
     system.stream.pub.publish(big)  # from the session's commander
     system.wait_state("FAULT(command has 10000 points, more than max_command_points = 500)", timeout=5)
-    assert all(len(m.points) == 1 for _, m in system.ctrl[n:]), "only the hold reached the controller"
+    time.sleep(0.2)
+    outs = [m for _, m in system.ctrl[n:]]
+    # the stream's last commands may still be in flight when the big one is sent (their outputs legitimately
+    # arrive after n); what matters: the FAULT's hold is the last thing sent, and nothing oversized went out
+    assert outs and len(outs[-1].points) == 1, "the FAULT's hold reached the controller last"
+    assert all(len(m.points) <= 50 for m in outs), "part of the oversized command reached the controller"
     assert system.call("reset").success
 
 
