@@ -1524,10 +1524,12 @@ def _recorder(how: str) -> Scenario:
             c.restart("episode_recorder_node")
         status = _recorder_status_after(c, t_back, 60.0)
         res = None
-        deadline = time.monotonic() + 10.0  # a restarted recorder needs the latched instruction first
+        # a restarted recorder needs its first inputs: the latched instruction and a frame of every camera
+        # (its videos are sized from them); it says which it still lacks
+        deadline = time.monotonic() + 10.0
         while status and time.monotonic() < deadline:
             res = p.call(p.m["Trigger"], f"{RECORDER}/start_episode", timeout=30)
-            if res is None or res.success or "instruction" not in res.message:
+            if res is None or res.success or not ("instruction" in res.message or "no frames yet" in res.message):
                 break
             time.sleep(0.5)
         if how != "SIGKILL" and res is not None and not res.success:  # still recording the episode it had
