@@ -134,20 +134,29 @@ class PinholeCamera:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
-def load_calibrations(entries: Sequence[str], resolve_path: Callable[[str], Path] = Path) -> dict[str, PinholeCamera]:
-    """``["scene=config/sim_scene_camera.yaml", ...]`` (empty entries skipped) as camera -> calibration.
+def calibration_files(entries: Sequence[str]) -> dict[str, str]:
+    """``["scene=config/sim_scene_camera.yaml", ...]`` (empty entries skipped) as camera -> file.
 
-    The key is the camera's topic name, so one file can serve a camera renamed in a deployment.
-    Raises CalibrationError naming the entry that is malformed or whose file is unusable.
+    Raises CalibrationError naming the entry that is malformed or names a camera twice.
     """
-    out: dict[str, PinholeCamera] = {}
+    out: dict[str, str] = {}
     for entry in entries:
         if not entry:
             continue
         camera, sep, path = (s.strip() for s in entry.partition("="))
         if not sep or not camera or not path:
-            raise CalibrationError(f"calibration entry {entry!r}: expected camera=file")
+            raise CalibrationError(f"calibration entry {entry!r}: expected camera=file "
+                                   "(CAMERA=FILE, e.g. scene=config/sim_scene_camera.yaml)")
         if camera in out:
             raise CalibrationError(f"calibration entry {entry!r}: camera '{camera}' is given twice")
-        out[camera] = PinholeCamera.load(resolve_path(path))
+        out[camera] = path
     return out
+
+
+def load_calibrations(entries: Sequence[str], resolve_path: Callable[[str], Path] = Path) -> dict[str, PinholeCamera]:
+    """:func:`calibration_files` entries loaded: camera -> calibration.
+
+    The key is the camera's topic name, so one file can serve a camera renamed in a deployment.
+    Raises CalibrationError naming the entry that is malformed or whose file is unusable.
+    """
+    return {camera: PinholeCamera.load(resolve_path(path)) for camera, path in calibration_files(entries).items()}

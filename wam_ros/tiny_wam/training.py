@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from wam_ros.camera.pinhole import CalibrationError, PinholeCamera
+from wam_ros.camera.pinhole import CalibrationError, PinholeCamera, calibration_files
 from wam_ros.dataset.lerobot_v3 import ACTION_KEY, STATE_KEY, video_key
 from wam_ros.dataset.reader import LeRobotDatasetReader
 from wam_ros.resources import DEFAULT_CHECKPOINT
@@ -544,13 +544,6 @@ def run_training(opts: TrainOptions, ctx: DistributedContext) -> Path:
     return opts.out
 
 
-def _camera_file(value: str) -> tuple[str, Path]:
-    camera, sep, path = value.partition("=")
-    if not sep or not camera or not path:
-        raise SystemExit(f"wam-train: --calibration wants CAMERA=FILE, got {value!r}")
-    return camera, Path(path)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="wam-train", description="Train the tiny WAM on a LeRobot v3 dataset.")
     ap.add_argument("dataset", type=Path, help="LeRobot v3 dataset directory")
@@ -622,7 +615,7 @@ def main(argv: list[str] | None = None) -> None:
                 start_fraction=a.start_fraction,
                 start_frames=a.start_frames,
                 model=a.model,
-                calibrations=dict(_camera_file(v) for v in a.calibration),
+                calibrations={c: Path(f) for c, f in calibration_files(a.calibration).items()},
                 pointer_target_offset=tuple(a.pointer_target_offset),
                 urdf=a.urdf,
                 ee_link=a.ee_link,
