@@ -120,13 +120,17 @@ class RosTestNode(BackgroundNode):
         self.node.create_subscription(msg_type, topic, received.append, qos)
         return received
 
-    def call(self, srv_type: type, name: str, request: Any = None, timeout: float = 10.0) -> Any:
-        client = self.node.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} not available")
-        future = client.call_async(request if request is not None else srv_type.Request())
-        wait_for(future.done, timeout)
-        return future.result()
+    def call(self, srv_type: type, name: str, request: Any = None, timeout: float = 10.0,
+             resend_after: float | None = BackgroundNode.RESEND_AFTER) -> Any:  # fmt: skip
+        """``BackgroundNode.call`` that raises TimeoutError instead of returning None.
+
+        Resends an unanswered request (see ``BackgroundNode.RESEND_AFTER``): pass ``resend_after=None`` for
+        a service that must not run twice (a sim reset, a recorder's start/save).
+        """
+        response = super().call(srv_type, name, request, timeout, resend_after)
+        if response is None:
+            raise TimeoutError(f"service {name} did not answer within {timeout:.1f}s")
+        return response
 
     def try_call(self, srv_type: type, name: str, timeout: float = 3.0) -> Any:
         """``call`` with a default request; None when the service does not answer in time."""

@@ -69,7 +69,7 @@ class FakeRig:
 
 def _call(ros, name: str, timeout: float = 10.0):
     """Call a Trigger service until it succeeds (the recorder needs frames before its first start)."""
-    res = wait_for(lambda: (r := ros.call(Trigger, SRV + name)).success and r, timeout, period=0.2)
+    res = wait_for(lambda: (r := ros.call(Trigger, SRV + name, resend_after=None)).success and r, timeout, period=0.2)
     return res
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import rclpy
@@ -60,3 +62,46 @@ def test_trajectory_round_trip_over_dds(ros):
     np.testing.assert_allclose(back.positions, traj.positions)
     np.testing.assert_allclose(back.velocities, traj.velocities)
     assert back.accelerations is None
+
+
+def test_an_unanswered_request_is_sent_again_only_when_the_caller_allows_it(ros):
+    """BackgroundNode.call resends after ``resend_after`` (a response Fast DDS dropped while the client's
+    reader was still matching): a server that never answers its first request stands in for the lost
+    response; the second request gets the answer. With ``resend_after=None`` the call sends once."""
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+    from std_srvs.srv import Trigger
+
+    from wam_ros.ros.background_node import BackgroundNode
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    server = rclpy.create_node("resend_server", context=context)
+    seen: list[float] = []
+    release = threading.Event()
+
+    def on_call(request, response):
+        seen.append(len(seen))
+        if len(seen) == 1:
+            release.wait(15.0)  # the first response "is lost": it comes far too late
+        response.success, response.message = True, f"answer to request {len(seen)}"
+        return response
+
+    server.create_service(Trigger, "/resend_test/trigger", on_call, callback_group=ReentrantCallbackGroup())
+    executor = MultiThreadedExecutor(num_threads=3, context=context)
+    executor.add_node(server)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        res = BackgroundNode.call(ros, Trigger, "/resend_test/trigger", timeout=10.0, resend_after=0.5)
+        assert res is not None and res.message == "answer to request 2" and len(seen) == 2
+        release.set()
+        seen.clear()
+        release.clear()
+        assert BackgroundNode.call(ros, Trigger, "/resend_test/trigger", timeout=1.5, resend_after=None) is None
+        assert len(seen) == 1
+    finally:
+        release.set()
+        executor.shutdown(timeout_sec=2.0)
+        server.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -164,7 +164,7 @@ def test_forward_position_command(sim):
 def test_reset_service_starts_next_seeded_episode(sim):
     wait_for(lambda: sim["scenes"], 5.0)
     before = json.loads(sim["scenes"][-1].data)
-    resp = sim["probe"].call(Trigger, "/sim_robot_node/reset")
+    resp = sim["probe"].call(Trigger, "/sim_robot_node/reset", resend_after=None)
     assert resp.success, resp.message
     wait_for(lambda: json.loads(sim["scenes"][-1].data)["episode"] == before["episode"] + 1, 5.0)
     after = json.loads(sim["scenes"][-1].data)
@@ -184,7 +184,7 @@ def test_seed_parameter_selects_the_next_episode(sim):
     ]
     res = sim["probe"].call(SetParameters, "/sim_robot_node/set_parameters", req)
     assert res.results[0].successful, res.results[0].reason
-    resp = sim["probe"].call(Trigger, "/sim_robot_node/reset")
+    resp = sim["probe"].call(Trigger, "/sim_robot_node/reset", resend_after=None)
     assert resp.success and "seed 42" in resp.message
     wait_for(lambda: json.loads(sim["scenes"][-1].data)["seed"] == 42, 5.0)
     state = json.loads(sim["scenes"][-1].data)
@@ -194,6 +194,6 @@ def test_seed_parameter_selects_the_next_episode(sim):
         assert np.allclose(state["objects"][name], pos, atol=2e-3)
     assert (
         sim["probe"]
-        .call(Trigger, "/sim_robot_node/reset")
+        .call(Trigger, "/sim_robot_node/reset", resend_after=None)
         .message.startswith(f"episode {state['episode'] + 1} seed 43")
     )

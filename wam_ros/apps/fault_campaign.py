@@ -487,7 +487,6 @@ class Probe:
         self.command_pub = n.create_publisher(m["JointTrajectory"], "/wam/command", COMMAND)
         self.chunk_pub = n.create_publisher(m["JointTrajectory"], "/wam/action_chunk", COMMAND)
         self.estop_pub = n.create_publisher(m["Bool"], "/wam/estop", COMMAND)
-        self._clients: dict[str, Any] = {}
         self.stream_on = False
         self.stream_base: np.ndarray | None = None
         self._stream_t0 = time.monotonic()
@@ -577,32 +576,20 @@ class Probe:
         return bool(np.max(np.abs(self.js_velocity[:-1])) > speed)
 
     # ------------------------------------------------------------------ calls
-    def _client(self, srv: Any, name: str) -> Any:
-        key = f"{name}:{srv.__name__}"
-        if key not in self._clients:
-            self._clients[key] = self.node.create_client(srv, name)
-        return self._clients[key]
-
-    def call(self, srv: Any, name: str, request: Any = None, timeout: float = 10.0) -> Any:
+    def call(self, srv: Any, name: str, request: Any = None, timeout: float = 10.0,
+             resend_after: float | None = None) -> Any:  # fmt: skip
         """The service's response, or None when it does not answer in time."""
-        client = self._client(srv, name)
-        if not client.wait_for_service(timeout_sec=timeout):
-            return None
-        future = client.call_async(request if request is not None else srv.Request())
-        deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            time.sleep(0.002)
-        return future.result() if future.done() else None
+        return self._bg.call(srv, name, request, timeout, resend_after)
 
     def trigger(self, service: str, timeout: float = 10.0) -> tuple[bool | None, str]:
-        res = self.call(self.m["Trigger"], f"{BRIDGE}/{service}", timeout=timeout)
+        res = self.call(self.m["Trigger"], f"{BRIDGE}/{service}", timeout=timeout, resend_after=self._bg.RESEND_AFTER)
         return (None, "no answer") if res is None else (bool(res.success), res.message)
 
     def set_param(self, node: str, name: str, value: float) -> tuple[bool, str]:
         m = self.m
         pv = m["ParameterValue"](type=m["ParameterType"].PARAMETER_DOUBLE, double_value=float(value))
         req = m["SetParameters"].Request(parameters=[m["Parameter"](name=name, value=pv)])
-        res = self.call(m["SetParameters"], f"{node}/set_parameters", req)
+        res = self.call(m["SetParameters"], f"{node}/set_parameters", req, resend_after=self._bg.RESEND_AFTER)
         if res is None:
             return False, "no answer"
         return bool(res.results[0].successful), res.results[0].reason

@@ -7,6 +7,8 @@ For programs that drive a graph from the outside with blocking calls (``make dem
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import rclpy
 from rclpy.context import Context
@@ -15,14 +17,43 @@ from rclpy.node import Node
 
 
 class BackgroundNode:
+    # A request sent just after the service is discovered can lose its response: Fast DDS's server waits
+    # only ~100 ms for the client's response reader to match (ros2/rmw_fastrtps#390, #467), which a loaded
+    # machine exceeds. Callers of idempotent services (the bridge's arm/disarm/reset/estop, set_parameters)
+    # pass ``resend_after=RESEND_AFTER`` so an unanswered request is sent again; a sim reset (it advances
+    # the seed) or a recorder's start/save must not run twice, so they are sent once.
+    RESEND_AFTER = 2.0
+
     def __init__(self, name: str) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node: Node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self._clients: dict[tuple[str, Any], Any] = {}
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def call(self, srv_type: Any, name: str, request: Any = None, timeout: float = 10.0,
+             resend_after: float | None = None) -> Any:  # fmt: skip
+        """The service's response, or None when it is not available or does not answer within ``timeout``."""
+        client = self._clients.get((name, srv_type))
+        if client is None:
+            client = self._clients[(name, srv_type)] = self.node.create_client(srv_type, name)
+        deadline = time.monotonic() + timeout
+        if not client.wait_for_service(timeout_sec=timeout):
+            return None
+        request = request if request is not None else srv_type.Request()
+        futures = []
+        while time.monotonic() < deadline:
+            futures.append(client.call_async(request))
+            resend = deadline if resend_after is None else min(deadline, time.monotonic() + resend_after)
+            while time.monotonic() < resend:
+                for future in futures:
+                    if future.done():
+                        return future.result()
+                time.sleep(0.002)
+        return None
 
     def _spin(self) -> None:
         while self.context.ok():

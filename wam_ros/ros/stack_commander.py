@@ -85,33 +85,23 @@ class StackCommander(BackgroundNode):
         self.filmstrip = image_from_msg(msg).copy()
 
     # ------------------------------------------------------------ calls
-    def _trigger(self, service: str, timeout: float = 10.0) -> tuple[bool, str]:
-        client = self.node.create_client(Trigger, service)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                return False, f"service {service} not available"
-            future = client.call_async(Trigger.Request())
-            deadline = time.monotonic() + timeout
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not future.done():
-                return False, f"service {service} timed out"
-            res = future.result()
-            return bool(res.success), res.message
-        finally:
-            self.node.destroy_client(client)
+    def _trigger(self, service: str, timeout: float = 10.0, resend_after: float | None = None) -> tuple[bool, str]:
+        res = self.call(Trigger, service, timeout=timeout, resend_after=resend_after)
+        if res is None:
+            return False, f"service {service} did not answer within {timeout:.0f} s"
+        return bool(res.success), res.message
 
     def arm(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/arm")
+        return self._trigger(f"{self._bridge}/arm", resend_after=self.RESEND_AFTER)
 
     def disarm(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/disarm")
+        return self._trigger(f"{self._bridge}/disarm", resend_after=self.RESEND_AFTER)
 
     def reset_fault(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/reset")
+        return self._trigger(f"{self._bridge}/reset", resend_after=self.RESEND_AFTER)
 
     def estop(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/estop")
+        return self._trigger(f"{self._bridge}/estop", resend_after=self.RESEND_AFTER)
 
     def wait_until(self, predicate, timeout: float, period: float = 0.02) -> bool:
         deadline = time.monotonic() + timeout
