@@ -73,11 +73,15 @@ def autoencode(policy: TinyWamPolicy, frame: np.ndarray) -> np.ndarray:
 
 
 def compare(current: np.ndarray, real: np.ndarray, guesses: dict[str, np.ndarray], threshold: float,
-            camera: str, offset: float) -> Comparison:
+            camera: str, offset: float, judged: np.ndarray | None = None) -> Comparison:
+    """Each guess against the real frame; ``judged`` (HxW bool): the pixels to judge ("whole" then means all of
+    these; the graph bench leaves out a filmstrip tile's label), None: all."""
     mask = changed_pixels(current, real, threshold)
-    c = Comparison(camera, offset, float(mask.mean()))
+    if judged is not None:
+        mask &= judged
+    c = Comparison(camera, offset, float(mask.sum() / (mask.size if judged is None else judged.sum())))
     for kind, img in guesses.items():
-        c.whole[kind] = (psnr(img, real), ssim(img, real))
+        c.whole[kind] = (psnr(img, real, judged), ssim(img, real, judged))
         if mask.any():
             c.changed[kind] = (psnr(img, real, mask), ssim(img, real, mask))
     return c

@@ -9,7 +9,14 @@ import pytest
 from test_path_overlay import SCENE, WRIST, reach_path
 
 from wam_ros.camera.pinhole import PinholeCamera
-from wam_ros.visualization.filmstrip import difference_tile, make_filmstrip, observed_only_strip, psnr
+from wam_ros.visualization.filmstrip import (
+    difference_tile,
+    make_filmstrip,
+    observed_only_strip,
+    predicted_from_strip,
+    predicted_pixels,
+    psnr,
+)
 from wam_ros.visualization.prediction_display import PredictionDisplay
 
 T = 96  # tile size
@@ -97,6 +104,40 @@ def test_predicted_real_and_difference_side_by_side():
     assert (tile(img, 0, 5)[T // 2 + 5 :] == 250).all()
     # wrist: no real frame yet
     assert (tile(img, 1, 3) == 40).all()
+
+
+@pytest.mark.parametrize("tile_size", [64, 128, 192])
+def test_predicted_frames_read_back_exactly_where_no_label_covers_them(tile_size: int):
+    rng = np.random.default_rng(tile_size)
+    pred = {c: rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8) for c in ("scene", "wrist")}
+    seen = {c: rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for c in ("scene", "wrist")}
+    keep = predicted_pixels(OFFSETS, (64, 64), (tile_size, tile_size))
+    assert keep.shape == (2, 64, 64) and 0.85 < keep.mean() < 0.99  # the label's corner only
+    assert not keep[:, :3, :3].any() and keep[:, 32:, :].all()
+    # plain layout, and the comparison layout ([obs | pred | real | diff] ...) once real frames come
+    for real in (None, {}, {"scene": {0: seen["scene"]}}):
+        strip = make_filmstrip(seen, pred, OFFSETS, (tile_size, tile_size), real=real)
+        got = predicted_from_strip(strip, ["scene", "wrist"], OFFSETS, (64, 64), (tile_size, tile_size))
+        for cam in ("scene", "wrist"):
+            assert got[cam].shape == (2, 64, 64, 3)
+            assert (got[cam][keep] == pred[cam][keep]).all()
+            assert (got[cam][~keep] != pred[cam][~keep]).any()  # the label is there, and excluded
+    # rows follow the order given: swapped names read the other row
+    swapped = predicted_from_strip(make_filmstrip(seen, pred, OFFSETS, (tile_size, tile_size)), ["wrist", "scene"],
+                                   OFFSETS, (64, 64), (tile_size, tile_size))
+    assert (swapped["wrist"][keep] == pred["scene"][keep]).all()
+
+
+def test_a_strip_of_another_layout_is_refused_with_the_reason():
+    strip = make_filmstrip(observed(), predicted(), OFFSETS, (128, 128))
+    with pytest.raises(ValueError, match="whole multiple"):
+        predicted_from_strip(strip, ["scene", "wrist"], OFFSETS, (48, 48), (128, 128))
+    with pytest.raises(ValueError, match="1 row"):
+        predicted_from_strip(strip, ["scene"], OFFSETS, (64, 64), (128, 128))
+    with pytest.raises(ValueError, match="tiles per row"):
+        predicted_from_strip(strip, ["scene", "wrist"], [0.4, 0.8, 1.6], (64, 64), (128, 128))
+    with pytest.raises(ValueError, match="whole multiple"):
+        predicted_pixels(OFFSETS, (64, 64), (96, 96))
 
 
 def test_difference_tile_is_labelled_with_the_psnr_and_grows_with_the_error():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wam_ros.tiny_wam.image_metrics import changed_pixels, mse, psnr, ssim, ssim_map
+from wam_ros.tiny_wam.image_metrics import changed_pixels, mse, psnr, ssim, ssim_map, window_interior
 
 
 def _image(seed=0, size=(32, 32)):
@@ -66,6 +66,22 @@ def test_ssim_over_a_mask_sees_only_the_damaged_region():
     far = np.zeros_like(mask)
     far[24:, 24:] = True  # more than the window's reach from the damage
     assert ssim(a, b, far) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_window_interior_keeps_what_lies_outside_a_mask_out_of_ssim():
+    a = _image()
+    label = np.zeros(a.shape[:2], bool)
+    label[:6, :10] = True  # a label drawn over the top-left corner of one of the frames
+    b = a.copy()
+    b[label] = 0
+    inner = window_interior(~label)
+    assert not inner[label].any() and inner[20:, 20:].all()
+    assert not inner[8, 4] and not inner[3, 14]  # within the window's reach (5 px) of the label
+    assert ssim(a, b, ~label) < 1.0  # the label's pixels still reach the SSIM of their neighbours
+    assert ssim(a, b, inner) == pytest.approx(1.0, abs=1e-6)
+    assert psnr(a, b, inner) == float("inf")
+    with pytest.raises(ValueError, match="HxW"):
+        window_interior(np.ones((4, 4, 3), bool))
 
 
 def test_grey_images_work_like_one_channel():

@@ -80,6 +80,16 @@ def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None, data_rang
     return float(s.mean() if m is None else s[m].mean())
 
 
+def window_interior(mask: np.ndarray) -> np.ndarray:
+    """HxW bool: the pixels of ``mask`` whose whole SSIM window lies in ``mask`` (the border reflected, as SSIM
+    does). Judging only these keeps the pixels outside ``mask`` (a label drawn over a frame) out of every value."""
+    m = np.asarray(mask, dtype=bool)
+    if m.ndim != 2:
+        raise ValueError(f"mask must be HxW, got shape {m.shape}")
+    kernel = np.ones((SSIM_WINDOW, SSIM_WINDOW), np.uint8)
+    return cv2.erode(m.astype(np.uint8), kernel, borderType=cv2.BORDER_REFLECT).astype(bool)
+
+
 def changed_pixels(
     current: np.ndarray, future: np.ndarray, threshold: float = 0.1, data_range: float = 255.0
 ) -> np.ndarray:

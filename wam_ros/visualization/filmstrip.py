@@ -6,6 +6,8 @@ camera and the chunk's path, every tile also shows the end-effector path as that
 sees it at the tile's time (``wam_ros.visualization.path_overlay``). Once real frames
 are compared, each predicted tile is followed by the real frame that arrived for its time
 and their amplified difference: ``[obs | pred +t1 | real +t1 | diff +t1 | pred +t2 | ...]``.
+``predicted_from_strip`` reads the predicted frames back out of a strip (for a benchmark that
+sees only the topic).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def filmstrip_row(
         raise ValueError(f"camera '{camera}': {pred.shape} predicted frames for {len(offsets)} offsets")
     tiles = [_tile(observed, f"{camera} obs", tile_size, calibration, path, 0.0)]
     for k, (p, o) in enumerate(zip(pred, offsets)):
-        tiles.append(_tile(p, f"+{o:.1f}s", tile_size, calibration, path, o))
+        tiles.append(_tile(p, _offset_text(o), tile_size, calibration, path, o))
         if real is None:
             continue
         frame = real.get(k)
@@ -151,6 +153,76 @@ def observed_only_strip(observed: Mapping[str, np.ndarray], note: str, tile_size
                             _note_tile(note, tile_size)], axis=1)
             for cam, img in observed.items()]
     return np.concatenate(rows, axis=0)
+
+
+def _offset_text(offset: float) -> str:
+    """A predicted tile's label."""
+    return f"+{offset:.1f}s"
+
+
+def label_footprint(text: str, tile_size: tuple[int, int]) -> np.ndarray:
+    """(h, w) bool: the pixels of a ``tile_size`` tile that its label ``text`` covers (box and letters), found
+    by drawing it on a black and on a white tile."""
+    th, tw = tile_size
+    black, white = np.zeros((th, tw, 3), np.uint8), np.full((th, tw, 3), 255, np.uint8)
+    _label(black, text)
+    _label(white, text)
+    return (black != 0).any(axis=2) | (white != 255).any(axis=2)
+
+
+def predicted_from_strip(
+    strip: np.ndarray,
+    cameras: Sequence[str],
+    offsets: Sequence[float] | np.ndarray,
+    frame_size: tuple[int, int],
+    tile_size: tuple[int, int] = (128, 128),
+) -> dict[str, np.ndarray]:
+    """The predicted frames read back out of a filmstrip (``make_filmstrip``'s layout, with or without the
+    real/difference columns): for someone who sees only ``/wam/predicted_frames``, e.g. a benchmark of the
+    running graph.
+
+    ``cameras`` in row order, ``offsets`` the predicted times (K), ``frame_size`` (h, w) the size the model
+    predicts at; the tile must be a whole multiple of it, so the nearest-neighbour enlargement is undone
+    exactly. Returns camera -> (K, h, w, 3). Exact only where nothing is drawn: ``predicted_pixels`` says
+    which pixels the labels leave; a path drawn on the tiles (a calibrated camera) cannot be told from the
+    prediction, so read strips of uncalibrated cameras. ValueError when the strip does not have this layout
+    (with one offset, an ``observed_only_strip`` looks like a strip of one predicted frame).
+    """
+    strip, k = np.asarray(strip), len(offsets)
+    sy, sx = _enlargement(frame_size, tile_size)
+    th, tw = tile_size
+    if strip.ndim != 3 or strip.shape[0] != len(cameras) * th or strip.shape[1] % tw:
+        raise ValueError(f"strip of shape {strip.shape} is not {len(cameras)} row(s) of {th}x{tw} tiles")
+    columns = strip.shape[1] // tw
+    if columns not in (1 + k, 1 + 3 * k):
+        raise ValueError(f"strip has {columns} tiles per row: neither 1 + {k} predicted nor 1 + 3 x {k} compared")
+    step = 1 if columns == 1 + k else 3  # [obs | pred ...] or [obs | pred | real | diff ...]
+    return {
+        cam: np.stack([strip[r * th:(r + 1) * th, (1 + step * i) * tw:(2 + step * i) * tw][::sy, ::sx]
+                       for i in range(k)])
+        for r, cam in enumerate(cameras)
+    }
+
+
+def predicted_pixels(
+    offsets: Sequence[float] | np.ndarray, frame_size: tuple[int, int], tile_size: tuple[int, int] = (128, 128)
+) -> np.ndarray:
+    """(K, h, w) bool: the pixels of each predicted frame that ``predicted_from_strip`` reads back as the model
+    made them (False where the tile's label covers any part of the pixel's enlargement)."""
+    sy, sx = _enlargement(frame_size, tile_size)
+    fh, fw = frame_size
+    covered = [label_footprint(_offset_text(float(o)), tile_size).reshape(fh, sy, fw, sx).any(axis=(1, 3))
+               for o in offsets]
+    return ~np.stack(covered)
+
+
+def _enlargement(frame_size: tuple[int, int], tile_size: tuple[int, int]) -> tuple[int, int]:
+    """Tile / frame size per axis; ValueError unless whole numbers (then nearest-neighbour enlargement is exact)."""
+    (th, tw), (fh, fw) = tile_size, frame_size
+    if th % fh or tw % fw:
+        raise ValueError(f"tile {th}x{tw} is not a whole multiple of the frame size {fh}x{fw}: "
+                         "the enlargement cannot be undone exactly")
+    return th // fh, tw // fw
 
 
 def _wrap(text: str, width: int) -> list[str]:
