@@ -15,12 +15,16 @@ predicted frames go to the same ``PredictionMatcher`` + ``SurpriseMonitor`` wam_
   injected. Every episode starts from the calibrated statistics (which it then follows, as
   the node does).
 * Disturbed episodes: the same seeds, one disturbance kind at a time
-  (``wam_ros.sim.disturbances``), injected at a seeded random time in ``--onset`` s.
+  (``wam_ros.sim.disturbances``), injected mid-task: at a seeded random time in ``--onset`` s at
+  which the arm moves (faster than ``--moving`` rad/s on some joint) in the undisturbed episode of
+  the same seed (the simulation is deterministic, so the disturbed one is the same up to then).
+  Why: the tiny WAM finishes its task in ~2-3 s; blocking, or filming with a frozen camera, an arm
+  that rests afterwards changes nothing any camera could see (the real frames' change falls to
+  pixel noise), and no monitor of frames can or should notice it.
 
 Windows of ``--window`` s: a disturbed window starts at the onset; normal windows tile the
-normal episodes (after the first ``--window``, as the disturbed ones are preceded by at least
-that much). A window's score is the largest batch score in it. ROC AUC: disturbed windows of
-a kind vs all normal windows. False alarms: alarm switch-ons per normal episode at the
+normal episodes from ``--onset``'s start. A window's score is the largest batch score in it.
+ROC AUC: disturbed windows of a kind vs all normal windows. False alarms: alarm switch-ons per normal episode at the
 chosen threshold. Delay: onset -> alarm on (median over detected episodes; detected = on
 within the window). The table is in docs/wam.md.
 """
@@ -45,7 +49,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher  # noqa: E402
-from wam_ros.monitoring.surprise import SCENE_RATE, SurpriseAlarm, SurpriseMonitor, SurpriseScorer  # noqa: E402
+from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer  # noqa: E402
 from wam_ros.params import defaults  # noqa: E402
 from wam_ros.params.sim_robot_node import PARAMS as SIM_PARAMS  # noqa: E402
 from wam_ros.params.wam_node import PARAMS as WAM_PARAMS  # noqa: E402
@@ -70,11 +74,13 @@ class Trace:
     score: list[float] = field(default_factory=list)
     alarm: list[bool] = field(default_factory=list)
     pairs: list[FramePair] = field(default_factory=list)  # kept for calibration episodes only
+    start: float = 0.0  # simulation time of the episode's start (pairs carry simulation stamps)
+    moving: list[float] = field(default_factory=list)  # camera frame times (since start) the arm moved at
 
 
 def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, monitor: SurpriseMonitor | None,
                 disturbance: Disturbance | None, onset: float | None, camera_rate: float, tolerance: float,
-                keep_pairs: bool = False) -> Trace:
+                keep_pairs: bool = False, moving: float = 0.1) -> Trace:
     """Closed loop for ``duration`` s; camera frames at ``camera_rate``; the disturbance at ``onset``."""
     env, sm, sched, policy = loop.env, loop.smoother, loop.scheduler, loop.policy
     env.reset(seed)
@@ -86,8 +92,8 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
     sm.set_joint_state(names, env.arm.actuated_positions(), env.time)
     sm.reset(env.time)
     matcher = PredictionMatcher(tolerance)
-    trace = Trace(seed, disturbance.kind if disturbance else None, onset)
     start = env.time
+    trace = Trace(seed, disturbance.kind if disturbance else None, onset, start=start)
     next_frame = start
     pending = None
     applied = False
@@ -106,6 +112,8 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 applied = True
             if now >= next_frame - 1e-9:  # the camera's frame time: rendered only when it may be paired
                 next_frame += 1.0 / camera_rate
+                if np.abs(env.arm.actuated_velocities()[:-1]).max() > moving:  # arm joints (not the gripper)
+                    trace.moving.append(rel)
                 cams = tuple(c for c in CAMERAS if matcher.wants(c, now, 2.0 / camera_rate))
                 frames = render(cams)
                 pairs = []
@@ -124,13 +132,13 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 obs = Observation(render(CAMERAS), env.arm.actuated_positions(), env.episode.instruction, now)
                 pred = policy.infer(obs, decode_frames=True)
                 chunk = Trajectory(now, names, pred.action_period * np.arange(1, len(pred.actions) + 1), pred.actions)
-                pending = (now + compute, chunk, pred, now)
+                pending = (now + compute, chunk, pred, obs)
             if pending is not None and now >= pending[0] - 1e-9:
-                _, chunk, pred, stamp = pending
+                _, chunk, pred, obs = pending
                 pending = None
                 sm.add_chunk(chunk, now)
                 sched.finished(now, chunk.stamp, float(chunk.times[-1]))
-                matcher.add(stamp, pred.frame_offsets, pred.frames)
+                matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images)
             sm.set_joint_state(names, env.arm.actuated_positions(), now)
             cmd = sm.step(now)
             if cmd is not None:
@@ -142,15 +150,15 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
     return trace
 
 
-def windows(trace: Trace, window: float) -> tuple[list[float], float | None]:
-    """(normal window scores, disturbed window score or None)."""
+def windows(trace: Trace, window: float, start: float) -> tuple[list[float], float | None]:
+    """(normal window scores, tiling from ``start``; disturbed window score or None)."""
     t, s = np.array(trace.t), np.nan_to_num(np.array(trace.score), nan=-np.inf)
     if trace.onset is not None:
         inside = (t >= trace.onset) & (t < trace.onset + window)
         return [], float(s[inside].max()) if inside.any() else -np.inf
     out = []
     end = t.max() if t.size else 0.0
-    lo = window
+    lo = start
     while lo + window <= end + 1e-9:
         inside = (t >= lo) & (t < lo + window)
         out.append(float(s[inside].max()) if inside.any() else -np.inf)
@@ -171,6 +179,19 @@ def alarm_ons(trace: Trace, after: float = -np.inf) -> list[float]:
     return [trace.t[i] for i in on if trace.t[i] >= after]
 
 
+def calibration_max(scorer: SurpriseScorer, cals: list[Trace], after: float) -> float:
+    """The largest batch score the calibrated statistics give the calibration episodes' own pairs after ``after``
+    s: what normal operation reaches, the basis of the alarm threshold (docs/wam.md)."""
+    frozen = copy.deepcopy(scorer)
+    frozen.learn = False
+    best = -np.inf
+    for tr in cals:
+        for p in tr.pairs:
+            if p.real_stamp - tr.start >= after:
+                best = max(best, frozen.score(p).score)
+    return float(best)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
@@ -178,12 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--first-seed", type=int, default=1000)
     ap.add_argument("--calibration", type=int, default=10, help="normal episodes (seeds from 2000) to calibrate")
     ap.add_argument("--duration", type=float, default=10.0, help="s per episode")
-    ap.add_argument("--onset", type=float, nargs=2, default=(3.0, 6.0), help="disturbance time range [s]")
+    ap.add_argument("--onset", type=float, nargs=2, default=(1.0, 6.0),
+                    help="disturbance time range [s] (normal windows tile from its start)")
+    ap.add_argument("--moving", type=float, default=0.1,
+                    help="onset only at a time the undisturbed arm moves faster than this on some joint [rad/s]")
     ap.add_argument("--window", type=float, default=2.5, help="s of a scoring window")
     ap.add_argument("--compute", type=float, default=0.15, help="s per inference (fixed, for repeatability)")
     ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
-    ap.add_argument("--scene-rate", type=float, default=SCENE_RATE,
-                    help="> 0: errors relative to each episode's own error map (SurpriseScorer scene mode); 0: off")
     ap.add_argument("--threshold", type=float, default=SurpriseAlarm.threshold)
     ap.add_argument("--clear", type=float, default=SurpriseAlarm.clear)
     ap.add_argument("--threads", type=int, default=2)
@@ -194,38 +216,50 @@ def main(argv: list[str] | None = None) -> None:
     sim, wam = defaults(SIM_PARAMS), defaults(WAM_PARAMS)
     env = SimEnv()
     policy = TinyWamPolicy(a.checkpoint, device="cpu", joint_names=env.robot.actuated_joints)
-    loop = ClosedLoop(env, policy, LoopConfig(image_size=(sim["image_height"], sim["image_width"])))
+    # wam_node's trigger: the next chunk is inferred before the last predicted frame's time, as in the graph
+    loop = ClosedLoop(env, policy, LoopConfig(image_size=(sim["image_height"], sim["image_width"]),
+                                              trigger_threshold=wam["trigger_threshold"]))
     rate, tol = sim["camera_rate"], wam["surprise_match_tolerance"]
     t0 = time.monotonic()
     try:
-        scorer = SurpriseScorer(scene_rate=a.scene_rate)
-        for seed in range(2000, 2000 + a.calibration):
-            cal = run_episode(loop, seed, a.duration, a.compute, None, None, None, rate, tol, keep_pairs=True)
+        scorer = SurpriseScorer()
+        cals = [run_episode(loop, seed, a.duration, a.compute, None, None, None, rate, tol, keep_pairs=True)
+                for seed in range(2000, 2000 + a.calibration)]
+        for cal in cals:
             scorer.calibrate(cal.pairs)
         if a.save_calibration:
             scorer.save(a.save_calibration)
+        cal_max = calibration_max(scorer, cals, a.onset[0])
 
         def monitor() -> SurpriseMonitor:  # a new episode: the calibrated statistics, a new scene
             return SurpriseMonitor(copy.deepcopy(scorer), SurpriseAlarm(a.threshold, a.clear))
 
         seeds = range(a.first_seed, a.first_seed + a.episodes)
-        normal = [run_episode(loop, s, a.duration, a.compute, monitor(), None, None, rate, tol) for s in seeds]
+        normal = [run_episode(loop, s, a.duration, a.compute, monitor(), None, None, rate, tol, moving=a.moving)
+                  for s in seeds]  # fmt: skip
         rng = np.random.default_rng(0)
+        mid_task = {tr.seed: [t for t in tr.moving if a.onset[0] <= t <= a.onset[1]] for tr in normal}
+        still = sorted(s for s, ts in mid_task.items() if not ts)
         disturbed: dict[str, list[Trace]] = {}
         for kind in a.kinds:
             disturbed[kind] = [run_episode(loop, s, a.duration, a.compute, monitor(), Disturbance(kind),
-                                           float(rng.uniform(*a.onset)), rate, tol) for s in seeds]
+                                           float(rng.choice(mid_task[s])), rate, tol) for s in seeds if mid_task[s]]
     finally:
         loop.close()
     if a.dump:
         a.dump.write_text(json.dumps([{"seed": tr.seed, "kind": tr.kind, "onset": tr.onset, "t": tr.t,
                                        "score": tr.score, "alarm": tr.alarm}
                                       for tr in normal + [t for ts in disturbed.values() for t in ts]]))
-    neg = [w for tr in normal for w in windows(tr, a.window)[0]]
+    neg = [w for tr in normal for w in windows(tr, a.window, a.onset[0])[0]]
     false_alarms = [len(alarm_ons(tr)) for tr in normal]
     print(f"checkpoint {a.checkpoint}; {a.calibration} calibration episodes, {a.episodes} normal + {a.episodes} "
-          f"per kind, {a.duration:g} s each; onset in [{a.onset[0]:g}, {a.onset[1]:g}] s; windows {a.window:g} s; "
+          f"per kind, {a.duration:g} s each; onset in [{a.onset[0]:g}, {a.onset[1]:g}] s while the arm moves "
+          f"(> {a.moving:g} rad/s); windows {a.window:g} s; "
           f"threshold {a.threshold:g} (clear {a.clear:g}); {time.monotonic() - t0:.0f} s\n")
+    print(f"calibration episodes (the threshold's basis): largest batch score after {a.onset[0]:g} s {cal_max:.2f}\n")
+    if still:
+        print(f"seeds whose arm never moves faster than {a.moving:g} rad/s within the onset range (not disturbed): "
+              f"{still}\n")
     print(f"normal: {len(neg)} windows, window score median {np.median(neg):.1f}, max {np.max(neg):.1f}; "
           f"false alarms {sum(false_alarms)} in {len(normal)} episodes "
           f"({sum(f > 0 for f in false_alarms)} episodes with any)\n")
@@ -233,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|---|")
     aucs = []
     for kind, traces in disturbed.items():
-        pos = [windows(tr, a.window)[1] for tr in traces]
+        pos = [windows(tr, a.window, a.onset[0])[1] for tr in traces]
         delays = []
         for tr in traces:
             ons = [t for t in alarm_ons(tr, tr.onset) if t < tr.onset + a.window]
@@ -243,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {kind} | {aucs[-1]:.2f} | {len(delays)}/{len(traces)} | "
               f"{np.median(delays) if delays else float('nan'):.2f} | {max(delays) if delays else float('nan'):.2f} | "
               f"{np.median(pos):.1f} |")
-    print(f"| all | {auc([windows(tr, a.window)[1] for ts in disturbed.values() for tr in ts], neg):.2f} | | | | |")
+    every = [windows(tr, a.window, a.onset[0])[1] for ts in disturbed.values() for tr in ts]
+    print(f"| all | {auc(every, neg):.2f} | | | | |")
 
 
 if __name__ == "__main__":

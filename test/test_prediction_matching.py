@@ -129,3 +129,16 @@ def test_a_sparse_stream_does_not_fool_the_frame_period():
     assert m.observe("c", 4.33, img(1)) == []  # 4.4 may still come
     pairs = m.observe("c", 4.4, img(2))
     assert [(p.real_stamp, p.real[0, 0, 0]) for p in pairs] == [(pytest.approx(4.4), 2)]
+
+
+def test_the_observed_frame_travels_with_its_pairs_at_the_predicted_size():
+    # the surprise monitor needs what "nothing changed" looks like: the frame the prediction was made from
+    m = PredictionMatcher(tolerance=0.05)
+    feed(m, "scene", np.arange(0.0, 0.5, 0.1))
+    seen = img(99, 8)  # the camera frame at the observation, at the camera's size (8 px; predictions are 4 px)
+    m.add(0.4, [0.2], {"scene": predicted([11]), "wrist": predicted([12])}, {"scene": seen})
+    seen[:] = 0  # the caller's buffer is reused: the matcher kept its own copy
+    pairs = feed(m, "scene", np.arange(0.5, 0.7, 0.1)) + feed(m, "wrist", np.arange(0.0, 0.7, 0.1))
+    by_cam = {p.camera: p for p in pairs}
+    assert by_cam["scene"].observed.shape == (4, 4, 3) and (by_cam["scene"].observed == 99).all()
+    assert by_cam["wrist"].observed is None  # no observed frame given for it

@@ -1,5 +1,5 @@
-"""Surprise scoring (normalised by the usual error, localised), the alarm's hysteresis, the bridge's
-surprise actions in the supervisor, and the simulated disturbances (all ROS-free)."""
+"""Surprise scoring (prediction error and predicted change not seen, normalised by their usual values), the
+alarm's hysteresis, the bridge's surprise actions in the supervisor, and the simulated disturbances (ROS-free)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from wam_ros.monitoring.prediction_matching import FramePair
-from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer, block_errors
+from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer, block_maps, pair_features
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.safety.checks import SafetyChecker
@@ -27,8 +27,15 @@ def noisy(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def pair(predicted: np.ndarray, real: np.ndarray, camera: str = "scene", offset: float = 0.8,
-         stamp: float = 0.0) -> FramePair:
-    return FramePair(camera, stamp - offset, offset, predicted, real, stamp)
+         stamp: float = 0.0, observed: np.ndarray | None = None) -> FramePair:
+    return FramePair(camera, stamp - offset, offset, predicted, real, stamp, observed)
+
+
+def with_patch(img: np.ndarray, row: int, col: int, size: int = 8, colour=(200, 30, 30)) -> np.ndarray:
+    """``img`` with a ``size`` px square (an arm link, a cube) at pixel (row, col)."""
+    out = img.copy()
+    out[row:row + size, col:col + size] = colour
+    return out
 
 
 def trained(sigma: float, n: int = 40, **kw) -> SurpriseScorer:
@@ -38,16 +45,23 @@ def trained(sigma: float, n: int = 40, **kw) -> SurpriseScorer:
     return sc
 
 
-def test_block_errors_resize_the_real_frame_and_localise_a_change():
-    real = np.kron(SCENE, np.ones((2, 2, 1), np.uint8))[:120, :128]  # a different size than predicted
+def test_the_error_splits_into_unexpected_change_and_predicted_change_that_did_not_happen():
     big = np.repeat(np.repeat(SCENE, 2, 0), 2, 1)
-    assert block_errors(SCENE, big).max() < 0.01  # same picture, other resolution: no error
-    moved = SCENE.copy()
-    moved[8:16, 40:48] = (255, 0, 0)  # a red cube where there was none: one block of an 8x8 grid
-    err = block_errors(SCENE, moved)
-    assert err.shape == (8, 8) and np.unravel_index(err.argmax(), err.shape) == (1, 5)
-    assert err[1, 5] > 0.2 and np.delete(err.ravel(), 13).max() < 1e-6
-    assert block_errors(SCENE, real).shape == (8, 8)
+    assert pair_features(pair(SCENE, big))[0] < 1e-4  # same picture, other resolution: no error
+    assert np.isnan(pair_features(pair(SCENE, SCENE))[1])  # no observed frame: no missed change
+    before = with_patch(SCENE, 20, 10)  # the arm now ...
+    after = with_patch(SCENE, 20, 30)  # ... and where the chunk takes it
+    happened = pair_features(pair(after, after, observed=before))
+    assert np.abs(happened).max() < 1e-6  # as predicted: neither
+    unexpected, missed = pair_features(pair(after, before, observed=before))  # predicted to move, stayed
+    assert missed > 1e-3 and abs(unexpected) < 1e-6
+    unexpected, missed = pair_features(pair(before, with_patch(before, 40, 40, colour=(20, 200, 20)), observed=before))
+    assert unexpected > 1e-3 and abs(missed) < 1e-6  # reality changed where nothing was predicted
+    assert np.abs(pair_features(pair(before, before, observed=before))).max() < 1e-6  # at rest, predicted so
+    # the two halves add up to the squared error, block by block
+    real = with_patch(SCENE, 22, 25)
+    maps = block_maps(pair(after, real, observed=before))
+    np.testing.assert_allclose(maps[0] + maps[1], block_maps(pair(after, real))[0], atol=1e-6)
 
 
 def test_scores_are_in_units_of_the_usual_error_so_they_mean_the_same_across_scenes():
@@ -65,12 +79,26 @@ def test_scores_are_in_units_of_the_usual_error_so_they_mean_the_same_across_sce
     assert sharp.score(pair(SCENE, shifted)).score > 3 * blurry.score(pair(SCENE, shifted)).score
 
 
-def test_a_local_change_shows_in_the_block_max_though_the_whole_frame_mean_hides_it():
+def test_a_surprise_is_located_at_the_image_block_where_prediction_and_reality_differ():
     sc = trained(5.0)
-    local = SCENE.copy()
-    local[0:8, 0:8] = 255
-    s = sc.score(pair(SCENE, noisy(local, 5.0)))
-    assert s.block == (0, 0) and s.score > 8.0 and s.whole < s.score / 3
+    s = sc.score(pair(SCENE, noisy(with_patch(SCENE, 0, 0, colour=(255, 255, 255)), 5.0)))
+    assert s.block == (0, 0) and s.score > 8.0 and s.unexpected == pytest.approx(s.score)  # no observed frame
+
+
+def test_a_blocked_arm_scores_most_by_its_missed_change():
+    # Normal chunks: the arm moves as predicted but the model draws it 0-2 px off, so some error is usual.
+    # Blocked: the arm stays where it was: the whole predicted change is missing, and nothing happened that
+    # was not predicted.
+    sc = SurpriseScorer(warmup=30)
+    for k in range(30):
+        col = 10 + k % 7
+        before, after = with_patch(SCENE, 20, col), with_patch(SCENE, 20, col + 20)
+        sc.score(pair(after, noisy(with_patch(SCENE, 20, col + 20 + k % 3), 3.0), observed=before))
+    before, after = with_patch(SCENE, 20, 12), with_patch(SCENE, 20, 32)
+    normal = sc.score(pair(after, noisy(with_patch(SCENE, 20, 33), 3.0), observed=before))
+    blocked = sc.score(pair(after, noisy(before, 3.0), observed=before))
+    assert normal.score < 4.0
+    assert blocked.missed > 8.0 and blocked.unexpected < 2.0 and blocked.score > 8.0
 
 
 def test_statistics_are_kept_per_camera_and_offset_and_surprises_are_not_learned():
@@ -93,8 +121,8 @@ def test_calibration_saves_and_loads(tmp_path):
     other.load(tmp_path / "cal.json")
     p = pair(SCENE, noisy(SCENE, 10.0))
     assert other.score(p).score == pytest.approx(sc.score(p).score)
-    with pytest.raises(ValueError, match=r"cal\.json.*grid 8 != 4"):
-        SurpriseScorer(grid=4).load(tmp_path / "cal.json")
+    with pytest.raises(ValueError, match=r"cal\.json.*sigma 1\.5, grid 8.*sigma 3\.0, grid 8: calibrate again"):
+        SurpriseScorer(sigma=3.0).load(tmp_path / "cal.json")
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match=r"bad\.json"):
         SurpriseScorer().load(tmp_path / "bad.json")
@@ -245,30 +273,3 @@ def test_camera_edits_touch_only_their_camera():
         Disturbance("earthquake")
     assert set(KINDS) == {"cube_moved", "cube_removed", "arm_blocked", "heavy_payload", "camera_occluded",
                           "camera_frozen"}
-
-
-def with_cube(img: np.ndarray, row: int, col: int) -> np.ndarray:
-    out = img.copy()
-    out[row * 8:(row + 1) * 8, col * 8:(col + 1) * 8] = (200, 30, 30)
-    return out
-
-
-def test_scene_mode_takes_the_scene_as_it_is_and_flags_what_changes_in_it():
-    # The model never draws the cubes; each scene has them elsewhere. Across scenes the blocks a cube
-    # happens to occupy look surprising; relative to the scene's own error map they do not, and a cube
-    # that moves within the scene does.
-    plain, scene = SurpriseScorer(warmup=10), SurpriseScorer(warmup=10, scene_rate=0.3)
-    for layout in range(12):  # calibration: one scene per layout, a few pairs each
-        cube = with_cube(SCENE, layout % 4, 5)
-        episode = [pair(SCENE, noisy(cube, 3.0)) for _ in range(4)]
-        plain.calibrate(episode)
-        scene.calibrate(episode)
-    new_layout = with_cube(SCENE, 6, 1)  # a block no calibration scene had a cube in
-    scene.new_scene()
-    assert math.isnan(scene.score(pair(SCENE, noisy(new_layout, 3.0))).score)  # the scene's first pair: its map
-    steady = [scene.score(pair(SCENE, noisy(new_layout, 3.0))).score for _ in range(5)]
-    assert max(steady) < 4.0
-    assert plain.score(pair(SCENE, noisy(new_layout, 3.0))).score > 8.0  # across scenes: a false surprise
-    moved = with_cube(SCENE, 2, 2)  # the cube pushed elsewhere mid-scene
-    s = scene.score(pair(SCENE, noisy(moved, 3.0)))
-    assert s.score > 8.0 and s.block == (2, 2)  # where it appeared (where it left, the error fell)

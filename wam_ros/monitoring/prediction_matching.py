@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: A camera stamp this far [s] behind the newest one is a clock jump (simulator reset), not a late frame.
@@ -39,6 +40,9 @@ class FramePair:
     predicted: np.ndarray  # (H, W, 3) uint8 predicted frame
     real: np.ndarray  # (H, W, 3) uint8 real frame that arrived for obs_stamp + offset (original size)
     real_stamp: float
+    #: the frame the prediction was made from (the observation at obs_stamp, at the predicted frame's size), when
+    #: the caller gave it: what "nothing changed" looks like, so a change predicted but not seen can be told
+    observed: np.ndarray | None = None
 
     @property
     def target(self) -> float:
@@ -52,10 +56,19 @@ class _Pending:
     obs_stamp: float
     offset: float
     predicted: np.ndarray
+    observed: np.ndarray | None = None
 
     @property
     def target(self) -> float:
         return self.obs_stamp + self.offset
+
+
+def _at_size(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``image`` area-resized to ``like``'s height and width (a copy either way: the caller's buffer may be reused)."""
+    h, w = like.shape[:2]
+    if image.shape[:2] == (h, w):
+        return np.array(image, copy=True)
+    return cv2.resize(np.asarray(image), (w, h), interpolation=cv2.INTER_AREA)
 
 
 class PredictionMatcher:
@@ -82,15 +95,18 @@ class PredictionMatcher:
         self.expired = 0  # predictions dropped unresolved (older than horizon, or over max_pending)
 
     # ------------------------------------------------------------------ inputs
-    def add(self, obs_stamp: float, offsets: Sequence[float], frames: Mapping[str, np.ndarray]) -> None:
-        """Remember the predicted frames ``frames[camera][k]`` for ``obs_stamp + offsets[k]``."""
+    def add(self, obs_stamp: float, offsets: Sequence[float], frames: Mapping[str, np.ndarray],
+            observed: Mapping[str, np.ndarray] | None = None) -> None:  # fmt: skip
+        """Remember the predicted frames ``frames[camera][k]`` for ``obs_stamp + offsets[k]``; ``observed[camera]``
+        (any size) is the frame they were predicted from, kept at the predicted size and handed out with them."""
         offsets = [float(o) for o in offsets]
         for cam, stack in frames.items():
             if len(stack) != len(offsets):
                 raise ValueError(f"predicted frames for '{cam}': {len(stack)} frames for {len(offsets)} offsets")
             pend = self._pending.setdefault(cam, [])
+            seen = None if observed is None or cam not in observed else _at_size(observed[cam], stack[0])
             for k, off in enumerate(offsets):
-                pend.append(_Pending(cam, float(obs_stamp), off, np.asarray(stack[k])))
+                pend.append(_Pending(cam, float(obs_stamp), off, np.asarray(stack[k]), seen))
             self._resolve(cam)  # targets already passed (slow inference): matched from the history
         self._newest = max(self._newest, float(obs_stamp))
         self._expire()
@@ -163,7 +179,7 @@ class PredictionMatcher:
                 self.unmatched += 1
                 continue
             self._ready.setdefault(camera, []).append(
-                FramePair(camera, p.obs_stamp, p.offset, p.predicted, real, real_stamp))
+                FramePair(camera, p.obs_stamp, p.offset, p.predicted, real, real_stamp, p.observed))
             self.matched += 1
         self._pending[camera] = keep
 

@@ -1,26 +1,29 @@
 """Surprise: how far reality departs from what the WAM predicted, in units of its usual error.
 
-Each ``FramePair`` (a predicted frame and the real frame that arrived for its time) gives
-an error per image block: both frames are brought to the predicted frame's size and
-averaged over a ``grid`` x ``grid`` block layout, and the block error is the mean
-absolute colour difference of the block means. Block means tolerate the blur of a small
-world model; blocks keep a localised change (a moved cube, a hand in front of the
-camera) from being averaged away by the rest of the frame.
+Each ``FramePair`` (a predicted frame, the real frame that arrived for its time and, when known, the
+frame the prediction was made from) is compared at the predicted frame's size, after a small Gaussian
+blur (``sigma`` px, so a blurry model's soft edges and a pixel of misplacement are not errors). With
+``p`` the prediction, ``r`` reality and ``o`` the observed frame (colours 0-1), the predicted change
+``dp = p - o`` and the real change ``dr = r - o``, the squared error splits into two halves:
 
-In scene mode (``scene_rate`` > 0, what wam_node runs) the error map is first taken relative to the
-scene's own: the first pair of each (camera, offset) after ``new_scene`` sets it and it follows the
-scene slowly, so what the model always gets wrong in this scene (cubes it never draws, lying in other
-blocks in every scene) is not a surprise, and a change within the scene is.
+    (p - r)^2 = (dr^2 - dp.dr) + (dp^2 - dp.dr) = unexpected + missed
 
-The error (or that residual) is normalised per camera, predicted offset and block by the model's usual
-error there: a robust running mean and scale (mean absolute deviation), learned from
-the first ``warmup`` pairs of each (camera, offset) and then followed slowly
-(``rate``) on unalarmed pairs only, so a disturbance is not learned away. Statistics can
-also be calibrated on normal episodes and saved (``save``/``load``). A pair's score is
-the largest block z-score (and the whole-frame z-score, whichever is larger); a batch's
-score is its largest pair score. ``SurpriseAlarm`` turns scores into an alarm with a
-threshold and hysteresis (on after ``on_count`` consecutive scores above ``threshold``,
-off after ``off_count`` consecutive scores below ``clear``).
+* **unexpected change**: reality changed where (or more than) the model predicted no change. A cube
+  moved or removed, a camera occluded, a wrist that sags under a payload.
+* **missed change**: the change the model predicted did not happen. A blocked arm and a frozen
+  camera are *absences*: reality stays what it was. Near zero for a normal chunk (the predicted
+  change happened) and for an arm at rest (nothing predicted, nothing happened).
+
+Each is averaged over a ``grid`` x ``grid`` block layout and its largest block is the feature: a small
+change (a 3-pixel cube) is not averaged away by the rest of the frame. Without the observed frame only
+the squared error is known; it then stands for the first feature and the second is NaN.
+
+Both are normalised per camera and predicted offset by the model's usual value there (a running mean
+and mean absolute deviation, learned from the first ``warmup`` pairs or calibrated on normal
+episodes, then followed slowly on unalarmed pairs only, so a disturbance is not learned away). A
+pair's score is the sum of the positive z-scores, a batch's the largest pair score; ``SurpriseAlarm``
+turns scores into an alarm with a threshold and hysteresis. Measured, with what was tried before
+(block means of the plain error, a per-scene error map), in docs/wam.md and docs/wam_history.md.
 """
 
 from __future__ import annotations
@@ -35,65 +38,86 @@ import numpy as np
 
 from wam_ros.monitoring.prediction_matching import FramePair
 
-#: Block layout of the error map (grid x grid blocks).
+#: Features of a pair, in this order: the real change nobody predicted, the predicted change that did not happen.
+FEATURES = ("unexpected", "missed")
+#: Block layout (grid x grid) whose largest block gives a feature.
 GRID = 8
+#: Gaussian blur before comparing [px of the predicted frame]: a pixel or two of misplacement is no surprise.
+SIGMA = 1.5
 #: Pairs per (camera, offset) learned before scores are reported.
 WARMUP = 20
 #: Rate at which the statistics follow unalarmed pairs after the warm-up.
 RATE = 0.02
-#: Floor of the error scale [mean |colour difference| in 0-1 units], so a block the model always gets right
-#: (scale ~0) does not turn pixel noise into huge scores.
-MIN_SCALE = 0.01
-#: Rate at which a scene's own error map follows it (scene mode, what wam_node and bench_surprise use).
-SCENE_RATE = 0.3
-#: Default alarm threshold and clear level (normalised scores) and the consecutive scores to switch. Chosen on
-#: bench/bench_surprise.py's traces of seeds 1000-1005 with the bundled checkpoint (normal episodes score up to
-#: ~15 in their first second and in some scenes throughout; a disturbance that shows scores 20-100 once, and a
-#: single score suffices: the chunk after it already sees the new state); docs/wam.md has the held-out table.
-THRESHOLD = 15.0
-CLEAR = 10.0
+#: Floor of a feature's usual deviation [mean squared colour difference, 0-1 units], so a camera the model
+#: always gets right (deviation ~0) does not turn rendering noise into huge scores.
+MIN_SCALE = 2e-5
+#: Default alarm threshold and clear level (scores: sums of z-scores) and the consecutive scores to switch.
+#: Chosen on the calibration episodes alone (bench/bench_surprise.py prints their largest batch score, 4.7
+#: with the bundled checkpoint: the threshold is 1.5 times that); docs/wam.md has the held-out table.
+THRESHOLD = 7.0
+CLEAR = 4.0
 ON_COUNT = 1
 OFF_COUNT = 3
 
 
-def block_errors(predicted: np.ndarray, real: np.ndarray, grid: int = GRID) -> np.ndarray:
-    """(grid, grid) mean |colour difference| (0-1) of the block means of ``predicted`` and ``real``.
+def _blurred(image: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarray:
+    """``image`` at ``size`` (h, w; area-resized if needed), colours 0-1, blurred."""
+    h, w = size
+    if image.shape[:2] != (h, w):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    x = image.astype(np.float32) / 255.0
+    return cv2.GaussianBlur(x, (0, 0), sigma) if sigma > 0 else x
 
-    ``real`` is resized (area averaging) to ``predicted``'s size first, whatever its size.
-    """
-    h, w = predicted.shape[:2]
-    if real.shape[:2] != (h, w):
-        real = cv2.resize(real, (w, h), interpolation=cv2.INTER_AREA)
-    pm = cv2.resize(predicted.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA)
-    rm = cv2.resize(real.astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA)
-    return np.abs(pm - rm).mean(axis=2) / 255.0
+
+def feature_maps(pair: FramePair, sigma: float = SIGMA) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-pixel (unexpected, missed) change maps of ``pair`` (module docstring) at the predicted frame's size;
+    without the observed frame (squared error, None). Real and observed frames may have any size."""
+    size = pair.predicted.shape[:2]
+    p, r = _blurred(pair.predicted, size, sigma), _blurred(pair.real, size, sigma)
+    if pair.observed is None:
+        return ((p - r) ** 2).mean(axis=2), None
+    o = _blurred(pair.observed, size, sigma)
+    dp, dr = p - o, r - o
+    cross = (dp * dr).mean(axis=2)
+    return (dr * dr).mean(axis=2) - cross, (dp * dp).mean(axis=2) - cross
+
+
+def block_maps(pair: FramePair, sigma: float = SIGMA, grid: int = GRID) -> list[np.ndarray]:
+    """``feature_maps`` averaged over a (grid, grid) block layout: [unexpected, missed], or [error] alone."""
+    return [cv2.resize(m, (grid, grid), interpolation=cv2.INTER_AREA) for m in feature_maps(pair, sigma)
+            if m is not None]  # fmt: skip
+
+
+def features(maps: list[np.ndarray]) -> np.ndarray:
+    """(unexpected, missed) of ``block_maps``' output: each map's largest block; missed NaN when absent."""
+    return np.array([maps[0].max(), maps[1].max() if len(maps) > 1 else np.nan])
+
+
+def pair_features(pair: FramePair, sigma: float = SIGMA, grid: int = GRID) -> np.ndarray:
+    """(unexpected, missed) of ``pair`` (module docstring); missed is NaN without the observed frame."""
+    return features(block_maps(pair, sigma, grid))
 
 
 @dataclass
 class ErrorStats:
-    """Running robust mean and scale of the block errors (and their whole-frame mean) of one key."""
+    """Running mean and mean absolute deviation of a pair's features, for one camera and offset."""
 
     mean: np.ndarray
     scale: np.ndarray
-    whole_mean: float = 0.0
-    whole_scale: float = 0.0
     count: int = 0
 
-    def update(self, err: np.ndarray, rate: float) -> None:
-        """Learn from one error map: a plain average during the warm-up (rate 0), else an EMA."""
+    def update(self, x: np.ndarray, rate: float) -> None:
+        """Learn from one feature vector: a plain average during the warm-up (rate 0), else an EMA. NaN features
+        (no observed frame) leave their statistics as they are."""
         self.count += 1
         a = 1.0 / self.count if rate <= 0 else rate
-        whole = float(err.mean())
-        self.mean += a * (err - self.mean)
-        self.scale += a * (np.abs(err - self.mean) - self.scale)
-        self.whole_mean += a * (whole - self.whole_mean)
-        self.whole_scale += a * (abs(whole - self.whole_mean) - self.whole_scale)
+        ok = np.isfinite(x)
+        self.mean[ok] += a * (x[ok] - self.mean[ok])
+        self.scale[ok] += a * (np.abs(x[ok] - self.mean[ok]) - self.scale[ok])
 
-    def z(self, err: np.ndarray, min_scale: float) -> tuple[np.ndarray, float]:
-        """Block z-scores and the whole-frame z-score (1.4826 MAD-style scale, floored)."""
-        zb = (err - self.mean) / np.maximum(1.4826 * self.scale, min_scale)
-        zw = (float(err.mean()) - self.whole_mean) / max(1.4826 * self.whole_scale, min_scale / 4)
-        return zb, zw
+    def z(self, x: np.ndarray, min_scale: float) -> np.ndarray:
+        """z-scores (1.4826 x mean absolute deviation, floored); NaN where the feature is."""
+        return (x - self.mean) / np.maximum(1.4826 * self.scale, min_scale)
 
 
 @dataclass(frozen=True)
@@ -104,32 +128,28 @@ class PairScore:
     offset: float
     stamp: float  # the real frame's stamp
     score: float
-    block: tuple[int, int]  # (row, col) of the most surprising block
-    whole: float  # whole-frame z-score
+    unexpected: float  # z-score of the real change nobody predicted
+    missed: float  # z-score of the predicted change that did not happen (NaN without the observed frame)
+    block: tuple[int, int]  # (row, col) of the image block of the larger of the two (grid x grid layout)
 
 
 @dataclass
 class SurpriseScorer:
-    """Scores pairs against the usual error of their (camera, offset), learning it as it goes."""
+    """Scores pairs against the usual features of their (camera, offset), learning them as it goes."""
 
+    sigma: float = SIGMA
     grid: int = GRID
     warmup: int = WARMUP
     rate: float = RATE
     min_scale: float = MIN_SCALE
     learn: bool = True  # False: frozen statistics (calibrated ones are only used, not followed)
     learn_below: float = CLEAR  # pairs scoring this or more are not learned from
-    #: > 0: scene mode — the error is first taken relative to this scene's own error map (set by the scene's
-    #: first pair per camera and offset, then followed at this rate), and the statistics are those of that
-    #: residual; ``new_scene`` starts over (a new episode / task). 0: errors are compared as they are.
-    scene_rate: float = 0.0
     stats: dict[str, ErrorStats] = field(default_factory=dict)
-    scene: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if (self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0
-                or not 0 <= self.scene_rate < 1):
-            raise ValueError(f"SurpriseScorer: bad settings grid={self.grid}, warmup={self.warmup}, "
-                             f"rate={self.rate}, min_scale={self.min_scale}")
+        if not self.sigma >= 0 or self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0:
+            raise ValueError(f"SurpriseScorer: bad settings sigma={self.sigma}, grid={self.grid}, "
+                             f"warmup={self.warmup}, rate={self.rate}, min_scale={self.min_scale}")
 
     @staticmethod
     def key(camera: str, offset: float) -> str:
@@ -140,73 +160,55 @@ class SurpriseScorer:
         st = self.stats.get(self.key(camera, offset))
         return st is not None and st.count >= self.warmup
 
-    def new_scene(self) -> None:
-        """Forget the scene's own error maps (scene mode): the next pair of each camera and offset sets them."""
-        self.scene.clear()
-
-    def _residual(self, k: str, err: np.ndarray) -> np.ndarray | None:
-        """Scene mode: ``err`` relative to the scene's error map (None for the scene's first pair, which sets it)."""
-        if self.scene_rate <= 0:
-            return err
-        base = self.scene.get(k)
-        if base is None:
-            self.scene[k] = err.copy()
-            return None
-        return err - base
+    def _stats(self, k: str) -> ErrorStats:
+        st = self.stats.get(k)
+        if st is None:
+            st = self.stats[k] = ErrorStats(np.zeros(len(FEATURES)), np.zeros(len(FEATURES)))
+        return st
 
     def score(self, pair: FramePair, alarmed: bool = False) -> PairScore:
         """The pair's surprise; learns from it unless it is surprising or ``alarmed`` (the alarm is on)."""
-        raw = block_errors(pair.predicted, pair.real, self.grid)
-        k = self.key(pair.camera, pair.offset)
-        err = self._residual(k, raw)
-        if err is None:
-            return PairScore(pair.camera, pair.offset, pair.real_stamp, float("nan"), (0, 0), float("nan"))
-        st = self.stats.get(k)
-        if st is None:
-            st = self.stats[k] = ErrorStats(np.zeros_like(err), np.zeros_like(err))
+        maps = block_maps(pair, self.sigma, self.grid)
+        x = features(maps)
+        st = self._stats(self.key(pair.camera, pair.offset))
         if st.count < self.warmup:
             if self.learn:
-                st.update(err, 0.0)
-            return PairScore(pair.camera, pair.offset, pair.real_stamp, float("nan"), (0, 0), float("nan"))
-        zb, zw = st.z(err, self.min_scale)
-        r, c = np.unravel_index(int(np.argmax(zb)), zb.shape)
-        s = max(float(zb[r, c]), zw)
+                st.update(x, 0.0)
+            nan = float("nan")
+            return PairScore(pair.camera, pair.offset, pair.real_stamp, nan, nan, nan, (0, 0))
+        z = st.z(x, self.min_scale)
+        s = float(np.nansum(np.maximum(z, 0.0)))
         if self.learn and not alarmed and s < self.learn_below:
-            st.update(err, self.rate)
-        if self.scene_rate > 0 and not alarmed and s < self.learn_below:
-            self.scene[k] += self.scene_rate * (raw - self.scene[k])
-        return PairScore(pair.camera, pair.offset, pair.real_stamp, s, (int(r), int(c)), zw)
+            st.update(x, self.rate)
+        worst = maps[int(np.nanargmax(z))] if np.isfinite(z).any() else maps[0]  # the feature that scores most
+        r, c = np.unravel_index(int(np.argmax(worst)), worst.shape)
+        return PairScore(pair.camera, pair.offset, pair.real_stamp, s, float(z[0]), float(z[1]), (int(r), int(c)))
 
     def calibrate(self, pairs: Iterable[FramePair]) -> None:
-        """Learn the usual error from pairs of normal operation (plain averages; ``warmup`` met). In scene mode
-        ``pairs`` are one scene's, in time order."""
-        self.new_scene()
+        """Learn the usual features from pairs of normal operation (plain averages; ``warmup`` met)."""
         for p in pairs:
-            raw = block_errors(p.predicted, p.real, self.grid)
-            k = self.key(p.camera, p.offset)
-            err = self._residual(k, raw)
-            if err is None:
-                continue
-            st = self.stats.setdefault(k, ErrorStats(np.zeros_like(err), np.zeros_like(err)))
-            st.update(err, 0.0)
-            if self.scene_rate > 0:
-                self.scene[k] += self.scene_rate * (raw - self.scene[k])
-        self.new_scene()
+            self._stats(self.key(p.camera, p.offset)).update(pair_features(p, self.sigma, self.grid), 0.0)
 
     def save(self, path: str | Path) -> None:
-        data = {k: {"mean": s.mean.tolist(), "scale": s.scale.tolist(), "whole_mean": s.whole_mean,
-                    "whole_scale": s.whole_scale, "count": s.count} for k, s in self.stats.items()}
-        Path(path).write_text(json.dumps({"grid": self.grid, "stats": data}))
+        data = {k: {"mean": s.mean.tolist(), "scale": s.scale.tolist(), "count": s.count}
+                for k, s in self.stats.items()}
+        Path(path).write_text(json.dumps({"features": list(FEATURES), "sigma": self.sigma, "grid": self.grid,
+                                          "stats": data}))
 
     def load(self, path: str | Path) -> None:
         """Statistics from ``save``; ValueError naming the file when it does not fit this scorer."""
         try:
             data = json.loads(Path(path).read_text())
-            if data["grid"] != self.grid:
-                raise ValueError(f"grid {data['grid']} != {self.grid}")
-            self.stats = {k: ErrorStats(np.array(v["mean"], float), np.array(v["scale"], float), v["whole_mean"],
-                                        v["whole_scale"], int(v["count"])) for k, v in data["stats"].items()}
-        except (OSError, KeyError, TypeError, ValueError) as exc:
+            made = (data.get("features"), data.get("sigma"), data.get("grid"))
+            if made != (list(FEATURES), self.sigma, self.grid):
+                raise ValueError(f"made for features {made[0]} at sigma {made[1]}, grid {made[2]}; this scorer uses "
+                                 f"{list(FEATURES)} at sigma {self.sigma}, grid {self.grid}: calibrate again "
+                                 f"(bench/bench_surprise.py --save-calibration)")
+            self.stats = {k: ErrorStats(np.array(v["mean"], float), np.array(v["scale"], float), int(v["count"]))
+                          for k, v in data["stats"].items()}
+            if any(s.mean.shape != (len(FEATURES),) or s.scale.shape != (len(FEATURES),) for s in self.stats.values()):
+                raise ValueError(f"statistics must have {len(FEATURES)} features each")
+        except (OSError, KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"surprise calibration '{path}': {exc}") from exc
 
 

@@ -34,7 +34,7 @@ from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.camera.pinhole import CalibrationError, load_calibrations
 from wam_ros.control.inference_scheduler import InferenceScheduler
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
-from wam_ros.monitoring.surprise import SCENE_RATE, PairScore, SurpriseAlarm, SurpriseMonitor, SurpriseScorer
+from wam_ros.monitoring.surprise import PairScore, SurpriseAlarm, SurpriseMonitor, SurpriseScorer
 from wam_ros.params import wam_node as wam_node_params
 from wam_ros.policies.base import Observation, Policy, Prediction
 from wam_ros.policies.factory import PolicyConfigError, build_policy
@@ -55,6 +55,8 @@ from wam_ros.visualization.path_overlay import ChunkPath, time_rgb
 from wam_ros.visualization.prediction_display import PredictionDisplay
 
 PARAMS = wam_node_params.PARAMS  # defined once, in wam_ros.params.wam_node
+#: /diagnostics keeps a surprise alarm visible (WARN) this long after it cleared [s]: most last one batch.
+ALARM_SHOWN = 5.0
 
 
 def time_colour(frac: float) -> ColorRGBA:
@@ -125,6 +127,7 @@ class WamNode(GuardedNode):
         self._pairs_seen = 0
         self.surprise = self._surprise_monitor()
         self._surprise_last: tuple[float, bool, list[PairScore]] = (float("nan"), False, [])
+        self._alarm_seen: tuple[float, str] = (-np.inf, "")  # (monotonic time it was last on, its onset's text)
 
         self.pub_chunk = self.create_publisher(JointTrajectory, "/wam/action_chunk", qos.COMMAND)
         self.pub_frames = self.create_publisher(Image, "/wam/predicted_frames", 1)
@@ -225,7 +228,6 @@ class WamNode(GuardedNode):
         if changed:  # a new task (episode): what was predicted for the old one is no reference for reality
             with self._match_lock:
                 self.matcher.clear()
-                self.surprise.scorer.new_scene()  # and the new scene's own error map is learned afresh
 
     def _on_scene(self, msg: String) -> None:
         try:
@@ -315,7 +317,7 @@ class WamNode(GuardedNode):
         self.pub_chunk.publish(trajectory_to_msg(traj))
         if self.p["surprise_monitor"] and pred.frames is not None and pred.frame_offsets is not None:
             with self._match_lock:
-                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames)
+                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images)
         want_strip = self.pub_frames.get_subscription_count() > 0 and bool(obs.images)
         want_markers = self.pub_path.get_subscription_count() > 0
         if not (want_strip or want_markers):
@@ -347,7 +349,7 @@ class WamNode(GuardedNode):
 
     def _surprise_monitor(self) -> SurpriseMonitor:
         """Scorer (calibrated from surprise_calibration, else learning during its warm-up) and alarm."""
-        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"], scene_rate=SCENE_RATE)
+        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"])
         if self.p["surprise_calibration"]:
             try:
                 scorer.load(self.p["surprise_calibration"])
@@ -369,8 +371,11 @@ class WamNode(GuardedNode):
         msg.header.frame_id = "wam_surprise"
         msg.vector.x, msg.vector.y, msg.vector.z = float(score), float(self.surprise.alarm.threshold), float(alarm)
         self.pub_surprise.publish(msg)
+        if alarm:  # the onset's description, and the last moment it was on (for /diagnostics)
+            text = self._surprise_text(scores) if not was else self._alarm_seen[1]
+            self._alarm_seen = (time.monotonic(), text)
         if alarm and not was:
-            self.log.warning("surprise", f"surprise alarm: {self._surprise_text(scores)}", period=1.0)
+            self.log.warning("surprise", f"surprise alarm: {self._alarm_seen[1]}", period=1.0)
         elif was and not alarm:
             self.get_logger().info(f"surprise alarm cleared (score {score:.1f})")
 
@@ -380,8 +385,8 @@ class WamNode(GuardedNode):
         top = max((s for s in scores if np.isfinite(s.score)), key=lambda s: s.score, default=None)
         if top is None:
             return "warming up"
-        return (f"camera '{top.camera}' +{top.offset:.1f}s: score {top.score:.1f} at block {top.block} "
-                f"(whole frame {top.whole:.1f})")
+        return (f"camera '{top.camera}' +{top.offset:.1f}s: score {top.score:.1f} (unexpected change "
+                f"{top.unexpected:.1f}, predicted change not seen {top.missed:.1f}), most at image block {top.block}")
 
     def _show_pairs(self, pairs: list[FramePair]) -> None:
         """Republish the filmstrip with the real frames filled in, when they are the shown prediction's."""
@@ -423,7 +428,10 @@ class WamNode(GuardedNode):
         for s in scores:
             values[f"score {s.camera} +{s.offset:.1f}s"] = s.score
         if alarm:
-            return WARN, f"surprise alarm: {self._surprise_text(scores)}", values
+            return WARN, f"surprise alarm: {self._alarm_seen[1]}", values
+        ago = time.monotonic() - self._alarm_seen[0]
+        if ago < ALARM_SHOWN:  # a brief alarm (one batch: the next chunk already sees the change) stays visible
+            return WARN, f"surprise alarm: {self._alarm_seen[1]} (cleared {ago:.1f} s ago)", values
         if not np.isfinite(score):
             return OK, "warming up" if self._pairs_seen else "no predicted/real frame pairs yet", values
         return OK, f"score {score:.1f}", values
