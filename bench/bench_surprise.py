@@ -45,11 +45,12 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher  # noqa: E402
-from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer  # noqa: E402
+from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer, pair_features  # noqa: E402
 from wam_ros.params import defaults  # noqa: E402
 from wam_ros.params.sim_robot_node import PARAMS as SIM_PARAMS  # noqa: E402
 from wam_ros.params.wam_node import PARAMS as WAM_PARAMS  # noqa: E402
@@ -76,6 +77,7 @@ class Trace:
     pairs: list[FramePair] = field(default_factory=list)  # kept for calibration episodes only
     start: float = 0.0  # simulation time of the episode's start (pairs carry simulation stamps)
     moving: list[float] = field(default_factory=list)  # camera frame times (since start) the arm moved at
+    seen: dict[tuple[str, float], np.ndarray] = field(default_factory=dict)  # (camera, time) -> paired real frame
 
 
 def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, monitor: SurpriseMonitor | None,
@@ -119,6 +121,9 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 pairs = []
                 for cam, img in frames.items():
                     pairs += matcher.observe(cam, now, img)
+                for p in pairs:  # what the monitor saw, at the predicted size (for the disturbance's visibility)
+                    trace.seen[(p.camera, round(p.real_stamp - start, 3))] = cv2.resize(
+                        p.real, p.predicted.shape[1::-1], interpolation=cv2.INTER_AREA)
                 if pairs:
                     if keep_pairs:
                         trace.pairs += pairs
@@ -166,6 +171,19 @@ def windows(trace: Trace, window: float, start: float) -> tuple[list[float], flo
     return out, None
 
 
+def visibility(disturbed: Trace, undisturbed: Trace, window: float) -> float:
+    """How much the disturbance changed what the monitor saw in its window: the largest block error (the
+    surprise's first feature) of the undisturbed run's frame, taken as a perfect prediction, against the
+    disturbed run's frame of the same camera and time. The simulation is deterministic, so up to the
+    onset the two runs are the same; a small value means no frame prediction could have shown much."""
+    best = 0.0
+    for (cam, t), real in disturbed.seen.items():
+        ref = undisturbed.seen.get((cam, t))
+        if ref is not None and disturbed.onset <= t < disturbed.onset + window:
+            best = max(best, float(pair_features(FramePair(cam, t, 0.0, ref, real, t))[0]))
+    return best
+
+
 def auc(pos: list[float], neg: list[float]) -> float:
     """P(a disturbed window scores above a normal one), ties count half."""
     p, n = np.array(pos)[:, None], np.array(neg)[None, :]
@@ -206,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--window", type=float, default=2.5, help="s of a scoring window")
     ap.add_argument("--compute", type=float, default=0.15, help="s per inference (fixed, for repeatability)")
     ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--visible", type=float, default=0.1,
+                    help="block error a perfect prediction would show, above which a disturbance counts as visible")
     ap.add_argument("--threshold", type=float, default=SurpriseAlarm.threshold)
     ap.add_argument("--clear", type=float, default=SurpriseAlarm.clear)
     ap.add_argument("--threads", type=int, default=2)
@@ -263,11 +283,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"normal: {len(neg)} windows, window score median {np.median(neg):.1f}, max {np.max(neg):.1f}; "
           f"false alarms {sum(false_alarms)} in {len(normal)} episodes "
           f"({sum(f > 0 for f in false_alarms)} episodes with any)\n")
-    print("| disturbance | ROC AUC | detected | delay median s | delay max s | window score median |")
-    print("|---|---|---|---|---|---|")
+    print("| disturbance | ROC AUC | detected | delay median s | delay max s | window score median | visible "
+          f"(> {a.visible:g}) | ROC AUC of the visible |")
+    print("|---|---|---|---|---|---|---|---|")
     aucs = []
+    undisturbed = {tr.seed: tr for tr in normal}
     for kind, traces in disturbed.items():
         pos = [windows(tr, a.window, a.onset[0])[1] for tr in traces]
+        shown = [p for p, tr in zip(pos, traces) if visibility(tr, undisturbed[tr.seed], a.window) > a.visible]
         delays = []
         for tr in traces:
             ons = [t for t in alarm_ons(tr, tr.onset) if t < tr.onset + a.window]
@@ -276,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
         aucs.append(auc(pos, neg))
         print(f"| {kind} | {aucs[-1]:.2f} | {len(delays)}/{len(traces)} | "
               f"{np.median(delays) if delays else float('nan'):.2f} | {max(delays) if delays else float('nan'):.2f} | "
-              f"{np.median(pos):.1f} |")
+              f"{np.median(pos):.1f} | {len(shown)}/{len(traces)} | {auc(shown, neg) if shown else float('nan'):.2f} |")
     every = [windows(tr, a.window, a.onset[0])[1] for ts in disturbed.values() for tr in ts]
-    print(f"| all | {auc(every, neg):.2f} | | | | |")
+    print(f"| all | {auc(every, neg):.2f} | | | | | | |")
 
 
 if __name__ == "__main__":
