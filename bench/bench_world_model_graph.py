@@ -128,9 +128,8 @@ def judge(log: PredictionLog, policy: TinyWamPolicy, judged: dict[float, np.ndar
     """Every pair of the episodes, at the model's size: predicted, copy and AE ceiling against the real."""
     size = policy.spec.image_size
     out = []
-    for logged in log.pairs():
-        p = logged.pair
-        real, current = resize_frame(p.real, size), resize_frame(logged.observed, size)
+    for p in log.pairs():  # observed frames come at the predicted frames' size, the model's
+        real, current = resize_frame(p.real, size), resize_frame(p.observed, size)
         guesses = {"predicted": p.predicted, "copy": current, "AE ceiling": autoencode(policy, real)}
         out.append(compare(current, real, guesses, threshold, p.camera, p.offset, judged[p.offset]))
     return out

@@ -42,13 +42,13 @@ def test_each_predicted_frame_meets_the_real_frame_of_its_time_and_the_one_it_wa
     log.started(0.0)
     run(log, 0.0, 3.0, {obs: 7})
     pairs = log.pairs()
-    assert [p.pair.offset for p in pairs] == [0.8, 1.6]
+    assert [p.offset for p in pairs] == [0.8, 1.6]
     for p in pairs:
-        assert p.pair.camera == "scene" and p.pair.obs_stamp == obs
-        assert abs(p.pair.real_stamp - p.pair.target) <= PERIOD / 2 + 1e-9  # the closest frame
-        assert p.pair.real[0, 0, 0] == round(p.pair.real_stamp * 100) % 256
+        assert p.camera == "scene" and p.obs_stamp == obs
+        assert abs(p.real_stamp - p.target) <= PERIOD / 2 + 1e-9  # the closest frame
+        assert p.real[0, 0, 0] == round(p.real_stamp * 100) % 256
         assert p.observed[0, 0, 0] == frame(obs)[0, 0, 0]  # the copy baseline: the frame at the observation
-        assert (p.pair.predicted == 7).all()
+        assert (p.predicted == 7).all()
     assert log.prediction_stamps == [obs] and log.stats()["predictions"] == 1
     assert log.stats()["no_observed_frame"] == 0
 
@@ -58,7 +58,7 @@ def test_a_prediction_arriving_after_its_time_is_still_paired():
     log.started(0.0)
     obs = stamps(0, 1)[3]
     run(log, 0.0, 3.0, {obs: 9}, delay=1.0)  # 800 ms of extra latency and some inference: +0.8 s has passed
-    assert sorted(p.pair.offset for p in log.pairs()) == [0.8, 1.6]
+    assert sorted(p.offset for p in log.pairs()) == [0.8, 1.6]
 
 
 def test_only_pairs_within_an_episode_are_handed_out():
@@ -75,7 +75,7 @@ def test_only_pairs_within_an_episode_are_handed_out():
     log.started(4.0)
     log.stopped(3.5)  # stale: before this episode
     run(log, s[61], 7.0, {s[66]: 4})
-    kept = {(p.pair.obs_stamp, p.pair.offset) for p in log.pairs()}
+    kept = {(p.obs_stamp, p.offset) for p in log.pairs()}
     assert kept == {(s[21], 0.8), (s[21], 1.6), (s[30], 0.8), (s[66], 0.8), (s[66], 1.6)}
     assert log.windows == [(1.0, 3.5), (4.0, np.inf)]
     assert log.stats()["pairs"] == 8 and log.stats()["pairs_in_episodes"] == 5

@@ -16,19 +16,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
-
-
-@dataclass(frozen=True)
-class LoggedPair:
-    """A predicted frame, the real frame of its time, and the real frame it was predicted from."""
-
-    pair: FramePair
-    observed: np.ndarray  # the camera's frame at pair.obs_stamp (original size)
 
 
 class PredictionLog:
@@ -43,12 +34,12 @@ class PredictionLog:
         self.history = float(history)
         self._frames: dict[str, deque[tuple[float, np.ndarray]]] = {}
         self._max_history = int(max_history)
-        self._pairs: list[LoggedPair] = []
+        self._pairs: list[FramePair] = []
         self._windows: list[list[float]] = []  # [start, end] of each episode; end inf while it runs
         self._last_prediction = -np.inf
         self.newest = -np.inf  # newest camera stamp: the graph's clock as far as this log knows
         self.prediction_stamps: list[float] = []  # observation stamps of the distinct predictions logged
-        self.no_observed = 0  # pairs dropped: the frame they were predicted from never arrived here
+        self.no_observed = 0  # pairs dropped: the frame they were predicted from had not arrived here
 
     # ------------------------------------------------------------------ inputs
     def add_prediction(self, obs_stamp: float, offsets: Sequence[float], frames: Mapping[str, np.ndarray]) -> bool:
@@ -58,7 +49,8 @@ class PredictionLog:
             return False
         self._last_prediction = float(obs_stamp)
         self.prediction_stamps.append(float(obs_stamp))
-        self.matcher.add(obs_stamp, offsets, frames)  # pairs whose time has passed come with the next frame
+        observed = {cam: f for cam in frames if (f := self._frame_at(cam, obs_stamp)) is not None}
+        self.matcher.add(obs_stamp, offsets, frames, observed)  # pairs whose time has passed: with the next frame
         return True
 
     def add_frame(self, camera: str, stamp: float, frame: np.ndarray) -> None:
@@ -85,11 +77,11 @@ class PredictionLog:
             self._windows[-1][1] = float(stamp)
 
     # ------------------------------------------------------------------ outputs
-    def pairs(self) -> list[LoggedPair]:
+    def pairs(self) -> list[FramePair]:
         """The pairs of the episodes: observation at or after an episode's start, time at or before its end
         (an episode still running counts)."""
         return [p for p in self._pairs
-                if any(start <= p.pair.obs_stamp and p.pair.target <= end for start, end in self._windows)]
+                if any(start <= p.obs_stamp and p.target <= end for start, end in self._windows)]
 
     @property
     def windows(self) -> list[tuple[float, float]]:
@@ -104,11 +96,10 @@ class PredictionLog:
     # ------------------------------------------------------------------ internals
     def _collect(self, pairs: list[FramePair]) -> None:
         for p in pairs:
-            observed = self._frame_at(p.camera, p.obs_stamp)
-            if observed is None:
+            if p.observed is None:
                 self.no_observed += 1
             else:
-                self._pairs.append(LoggedPair(p, observed))
+                self._pairs.append(p)
 
     def _frame_at(self, camera: str, stamp: float) -> np.ndarray | None:
         hist = self._frames.get(camera)
