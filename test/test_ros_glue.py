@@ -105,3 +105,61 @@ def test_an_unanswered_request_is_sent_again_only_when_the_caller_allows_it(ros)
         executor.shutdown(timeout_sec=2.0)
         server.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_a_sim_reset_whose_answer_is_lost_is_judged_by_the_scene_it_reports(monkeypatch):
+    """StackCommander.new_episode sends the sim reset once (a second would skip a seed). Stand-ins here,
+    because no real node can be made to lose its answer: a sim whose reset publishes the new scene but
+    answers too late (as a response Fast DDS dropped), and a bridge whose Trigger services say yes."""
+    import json
+
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    from wam_ros.ros import stack_commander
+    from wam_ros.ros.qos import LATCHED
+    from wam_ros.ros.stack_commander import StackCommander
+
+    monkeypatch.setattr(stack_commander, "SIM_RESET_ANSWER", 1.0)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("standin_graph", context=context)
+    group = ReentrantCallbackGroup()
+    scene = node.create_publisher(String, "/standin/sim/scene_state", LATCHED)
+    state = node.create_publisher(String, "/wam/safety_state", LATCHED)
+    resets: list[int] = []
+    release = threading.Event()
+
+    def on_reset(request, response):
+        resets.append(len(resets) + 1)
+        scene.publish(String(data=json.dumps({"episode": len(resets), "seed": 1000 + len(resets)})))
+        release.wait(10.0)  # the answer comes far too late
+        response.success = True
+        return response
+
+    def yes(request, response):
+        response.success, response.message = True, "ok"
+        return response
+
+    node.create_service(Trigger, "/standin_sim/reset", on_reset, callback_group=group)
+    for svc in ("arm", "disarm", "reset"):
+        node.create_service(Trigger, f"/standin_bridge/{svc}", yes, callback_group=group)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    scene.publish(String(data=json.dumps({"episode": 0, "seed": 1000})))
+    state.publish(String(data="DISARMED"))
+    cmd = StackCommander("glue_commander", bridge="/standin_bridge", sim="/standin_sim")
+    try:
+        cmd.node.create_subscription(String, "/standin/sim/scene_state", cmd._on_scene, LATCHED)
+        wait_for(lambda: cmd.scene.get("episode") == 0, 10)
+        assert cmd.new_episode(timeout=8.0)["episode"] == 1
+        assert resets == [1]  # sent once, not resent
+    finally:
+        release.set()
+        cmd.close()
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

@@ -24,6 +24,9 @@ from wam_ros.ros.background_node import BackgroundNode
 from wam_ros.ros.image_conversion import image_from_msg
 from wam_ros.ros.qos import LATCHED, SENSOR
 
+#: Seconds to wait for the sim's answer to a reset before judging by the scene it reports instead.
+SIM_RESET_ANSWER = 5.0
+
 
 @dataclass
 class EpisodeResult:
@@ -85,23 +88,24 @@ class StackCommander(BackgroundNode):
         self.filmstrip = image_from_msg(msg).copy()
 
     # ------------------------------------------------------------ calls
-    def _trigger(self, service: str, timeout: float = 10.0, resend_after: float | None = None) -> tuple[bool, str]:
-        res = self.call(Trigger, service, timeout=timeout, resend_after=resend_after)
+    def _bridge_call(self, service: str, timeout: float = 10.0) -> tuple[bool, str]:
+        """(success, message) of one of the bridge's Trigger services (all idempotent: resent if unanswered)."""
+        res = self.call(Trigger, f"{self._bridge}/{service}", timeout=timeout, resend_after=self.RESEND_AFTER)
         if res is None:
-            return False, f"service {service} did not answer within {timeout:.0f} s"
+            return False, f"service {self._bridge}/{service} did not answer within {timeout:.0f} s"
         return bool(res.success), res.message
 
     def arm(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/arm", resend_after=self.RESEND_AFTER)
+        return self._bridge_call("arm")
 
     def disarm(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/disarm", resend_after=self.RESEND_AFTER)
+        return self._bridge_call("disarm")
 
     def reset_fault(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/reset", resend_after=self.RESEND_AFTER)
+        return self._bridge_call("reset")
 
     def estop(self) -> tuple[bool, str]:
-        return self._trigger(f"{self._bridge}/estop", resend_after=self.RESEND_AFTER)
+        return self._bridge_call("estop")
 
     def wait_until(self, predicate, timeout: float, period: float = 0.02) -> bool:
         deadline = time.monotonic() + timeout
@@ -119,11 +123,14 @@ class StackCommander(BackgroundNode):
         """Disarm, reset the simulated scene (next seed), re-arm; returns the new scene state."""
         self.disarm()
         before = self.scene.get("episode", -1)
-        ok, why = self._trigger(f"{self._sim}/reset", timeout)
-        if not ok:
-            raise RuntimeError(f"sim reset failed: {why}")
+        # sent once (a second reset would skip a seed); its answer can be lost while the response path is still
+        # matching (see BackgroundNode.RESEND_AFTER), so no answer is judged by the scene the sim reports
+        res = self.call(Trigger, f"{self._sim}/reset", timeout=min(timeout, SIM_RESET_ANSWER))
+        if res is not None and not res.success:
+            raise RuntimeError(f"sim reset failed: {res.message}")
         if not self.wait_until(lambda: self.scene.get("episode", -1) != before, timeout):
-            raise RuntimeError("sim did not report the new episode")
+            raise RuntimeError("sim did not report the new episode" + ("" if res is not None else
+                               f" and did not answer its reset within {min(timeout, SIM_RESET_ANSWER):.0f} s"))
         if self.safety_state.startswith("FAULT"):
             self.reset_fault()
         ok, why = False, ""
