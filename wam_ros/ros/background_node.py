@@ -23,8 +23,6 @@ class BackgroundNode:
     # pass ``resend_after=RESEND_AFTER`` so an unanswered request is sent again; a sim reset (it advances
     # the seed) or a recorder's start/save must not run twice, so they are sent once.
     RESEND_AFTER = 2.0
-    #: Pause before a new client's first request when it is sent only once (lost answers come almost only then) [s].
-    FIRST_CALL_SETTLE = 0.2
 
     def __init__(self, name: str) -> None:
         self.context = Context()
@@ -40,14 +38,11 @@ class BackgroundNode:
              resend_after: float | None = None) -> Any:  # fmt: skip
         """The service's response, or None when it is not available or does not answer within ``timeout``."""
         client = self._clients.get((name, srv_type))
-        new = client is None
-        if new:
+        if client is None:
             client = self._clients[(name, srv_type)] = self.node.create_client(srv_type, name)
         deadline = time.monotonic() + timeout
         if not client.wait_for_service(timeout_sec=timeout):
             return None
-        if new and resend_after is None:  # sent once: give the response path a moment to match this new client
-            time.sleep(self.FIRST_CALL_SETTLE)  # (a resent call recovers instead and keeps its timing)
         request = request if request is not None else srv_type.Request()
         futures = []
         while time.monotonic() < deadline:
