@@ -14,7 +14,6 @@ ROS-free: the caller feeds it stamps in seconds.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -29,11 +28,8 @@ class PredictionLog:
         if not history > 0 or max_history < 1:
             raise ValueError(f"PredictionLog: bad settings history={history}, max_history={max_history}")
         # the matcher's history covers a prediction that arrives after its time (seconds of inference latency)
+        # and holds the frame each prediction was made from
         self.matcher = PredictionMatcher(tolerance, history=history, max_history=max_history)
-        self.tolerance = float(tolerance)
-        self.history = float(history)
-        self._frames: dict[str, deque[tuple[float, np.ndarray]]] = {}
-        self._max_history = int(max_history)
         self._pairs: list[FramePair] = []
         self._windows: list[list[float]] = []  # [start, end] of each episode; end inf while it runs
         self._last_prediction = -np.inf
@@ -49,20 +45,13 @@ class PredictionLog:
             return False
         self._last_prediction = float(obs_stamp)
         self.prediction_stamps.append(float(obs_stamp))
-        observed = {cam: f for cam in frames if (f := self._frame_at(cam, obs_stamp)) is not None}
+        observed = {cam: f[1] for cam in frames if (f := self.matcher.frame_at(cam, obs_stamp)) is not None}
         self.matcher.add(obs_stamp, offsets, frames, observed)  # pairs whose time has passed: with the next frame
         return True
 
     def add_frame(self, camera: str, stamp: float, frame: np.ndarray) -> None:
         """A camera frame arrived."""
-        stamp = float(stamp)
-        hist = self._frames.setdefault(camera, deque(maxlen=self._max_history))
-        if hist and stamp <= hist[-1][0]:
-            return  # repeated or out of order: the matcher ignores it too
-        hist.append((stamp, frame))
-        while hist[0][0] < stamp - self.history:
-            hist.popleft()
-        self.newest = max(self.newest, stamp)
+        self.newest = max(self.newest, float(stamp))
         self._collect(self.matcher.observe(camera, stamp, frame))
 
     def started(self, stamp: float) -> None:
@@ -100,10 +89,3 @@ class PredictionLog:
                 self.no_observed += 1
             else:
                 self._pairs.append(p)
-
-    def _frame_at(self, camera: str, stamp: float) -> np.ndarray | None:
-        hist = self._frames.get(camera)
-        if not hist:
-            return None
-        s, frame = min(hist, key=lambda sf: abs(sf[0] - stamp))
-        return frame if abs(s - stamp) <= self.tolerance else None

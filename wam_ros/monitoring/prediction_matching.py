@@ -140,6 +140,15 @@ class PredictionMatcher:
         (a caller that renders or decodes frames only for the monitor can skip the others)."""
         return any(abs(p.target - stamp) <= margin for p in self._pending.get(camera, []))
 
+    def frame_at(self, camera: str, stamp: float) -> tuple[float, np.ndarray] | None:
+        """(stamp, frame) of the recent real frame of ``camera`` closest to ``stamp``, or None when none is within
+        ``tolerance`` (the history keeps ``history`` seconds)."""
+        hist = self._frames.get(camera)
+        if not hist:
+            return None
+        found = min(hist, key=lambda sf: abs(sf[0] - stamp))
+        return found if abs(found[0] - stamp) <= self.tolerance else None
+
     def stats(self) -> dict[str, int]:
         """Counts for diagnostics."""
         return {"matched": self.matched, "unmatched": self.unmatched, "expired": self.expired,
@@ -174,10 +183,11 @@ class PredictionMatcher:
             if latest < p.target - half:  # a later frame may still come closer
                 keep.append(p)
                 continue
-            real_stamp, real = min(hist, key=lambda sf: abs(sf[0] - p.target))
-            if abs(real_stamp - p.target) > self.tolerance:
+            found = self.frame_at(camera, p.target)
+            if found is None:
                 self.unmatched += 1
                 continue
+            real_stamp, real = found
             self._ready.setdefault(camera, []).append(
                 FramePair(camera, p.obs_stamp, p.offset, p.predicted, real, real_stamp, p.observed))
             self.matched += 1
