@@ -81,16 +81,19 @@ class Trace:
 
 
 def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, monitor: SurpriseMonitor | None,
-                disturbance: Disturbance | None, onset: float | None, camera_rate: float, tolerance: float,
+                kind: str | None, onset: float | None, camera_rate: float, tolerance: float,
                 keep_pairs: bool = False, moving: float = 0.1) -> Trace:
-    """Closed loop for ``duration`` s; camera frames at ``camera_rate``; the disturbance at ``onset``."""
+    """Closed loop for ``duration`` s; camera frames at ``camera_rate``; a disturbance of ``kind`` at ``onset``, made
+    as sim_robot_node makes it (the cube the instruction names, the first camera)."""
     env, sm, sched, policy = loop.env, loop.smoother, loop.scheduler, loop.policy
     env.reset(seed)
+    disturbance = None if kind is None else Disturbance(kind, cube=env.episode.target, camera=CAMERAS[0])
     policy.reset()
     if sched.busy:
         sched.finished(env.time)
     sched.reset()
     names = env.robot.actuated_joints
+    arm = [names.index(n) for n in env.robot.arm_joints]  # the joints whose motion a camera must show (not the gripper)
     sm.set_joint_state(names, env.arm.actuated_positions(), env.time)
     sm.reset(env.time)
     matcher = PredictionMatcher(tolerance)
@@ -120,7 +123,7 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 frames = render(cams)
                 pairs = []
                 for cam, img in frames.items():
-                    pairs += matcher.observe(cam, now, img)
+                    pairs += matcher.observe(cam, now, img, env.arm.actuated_positions()[arm])
                 for p in pairs:  # what the monitor saw, at the predicted size (for the disturbance's visibility)
                     trace.seen[(p.camera, round(p.real_stamp - start, 3))] = cv2.resize(
                         p.real, p.predicted.shape[1::-1], interpolation=cv2.INTER_AREA)
@@ -143,7 +146,7 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 pending = None
                 sm.add_chunk(chunk, now)
                 sched.finished(now, chunk.stamp, float(chunk.times[-1]))
-                matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images)
+                matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images, obs.joint_positions[arm])
             sm.set_joint_state(names, env.arm.actuated_positions(), now)
             cmd = sm.step(now)
             if cmd is not None:
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         still = sorted(s for s, ts in mid_task.items() if not ts)
         disturbed: dict[str, list[Trace]] = {}
         for kind in a.kinds:
-            disturbed[kind] = [run_episode(loop, s, a.duration, a.compute, monitor(), Disturbance(kind),
+            disturbed[kind] = [run_episode(loop, s, a.duration, a.compute, monitor(), kind,
                                            float(rng.choice(mid_task[s])), rate, tol) for s in seeds if mid_task[s]]
     finally:
         loop.close()

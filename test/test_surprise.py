@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from wam_ros.monitoring.prediction_matching import FramePair
-from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer, block_maps, pair_features
+from wam_ros.monitoring.surprise import (
+    FROZEN_SCORE,
+    SurpriseAlarm,
+    SurpriseMonitor,
+    SurpriseScorer,
+    block_maps,
+    is_frozen,
+    pair_features,
+)
 from wam_ros.robot.model import RobotModel
 from wam_ros.robot.trajectory import Trajectory
 from wam_ros.safety.checks import SafetyChecker
@@ -27,8 +35,8 @@ def noisy(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def pair(predicted: np.ndarray, real: np.ndarray, camera: str = "scene", offset: float = 0.8,
-         stamp: float = 0.0, observed: np.ndarray | None = None) -> FramePair:
-    return FramePair(camera, stamp - offset, offset, predicted, real, stamp, observed)
+         stamp: float = 0.0, observed: np.ndarray | None = None, motion: float | None = None) -> FramePair:
+    return FramePair(camera, stamp - offset, offset, predicted, real, stamp, observed, motion)
 
 
 def with_patch(img: np.ndarray, row: int, col: int, size: int = 8, colour=(200, 30, 30)) -> np.ndarray:
@@ -99,6 +107,27 @@ def test_a_blocked_arm_scores_most_by_its_missed_change():
     blocked = sc.score(pair(after, noisy(before, 3.0), observed=before))
     assert normal.score < 4.0
     assert blocked.missed > 8.0 and blocked.unexpected < 2.0 and blocked.score > 8.0
+
+
+def test_a_frame_identical_to_the_observation_while_the_arm_moved_is_a_frozen_camera():
+    before, after = with_patch(SCENE, 20, 10), with_patch(SCENE, 20, 30)
+    big = np.repeat(np.repeat(before, 4, 0), 4, 1)  # the real frame at the camera's size, as the node gets it
+    assert is_frozen(pair(after, big, observed=before, motion=0.3))
+    assert not is_frozen(pair(after, big, observed=before, motion=0.01))  # the arm rested: a still scene is no fault
+    assert not is_frozen(pair(after, big, observed=before))  # motion unknown (no joints given): never claimed
+    assert not is_frozen(pair(after, big, motion=0.3))  # no observed frame
+    one_off = before.copy()
+    one_off[0, 0, 0] += 1  # a single pixel value changed: a live camera (sensor noise does as much)
+    assert not is_frozen(pair(after, one_off, observed=before, motion=0.3))
+    mon = SurpriseMonitor(trained(3.0), SurpriseAlarm(threshold=900.0, clear=400.0))
+    score, alarm, scores = mon.update([pair(after, after, observed=before, motion=0.3),
+                                       pair(after, big, camera="wrist", observed=before, motion=0.3)])
+    assert score == FROZEN_SCORE and alarm and [s.frozen for s in scores] == [False, True]  # above any threshold
+    assert scores[1].camera == "wrist" and math.isnan(scores[1].unexpected)
+    # a frozen camera is not a surprise to learn: the statistics did not move
+    assert "wrist@0.80" not in mon.scorer.stats or mon.scorer.stats["wrist@0.80"].count == 0
+    with pytest.raises(ValueError, match="frozen_motion"):
+        SurpriseScorer(frozen_motion=0.0)
 
 
 def test_statistics_are_kept_per_camera_and_offset_and_surprises_are_not_learned():

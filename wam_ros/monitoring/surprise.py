@@ -18,7 +18,12 @@ Each is averaged over a ``grid`` x ``grid`` block layout and its largest block i
 change (a 3-pixel cube) is not averaged away by the rest of the frame. Without the observed frame only
 the squared error is known; it then stands for the first feature and the second is NaN.
 
-Both are normalised per camera and predicted offset by the model's usual value there (a running mean
+A **frozen camera** is told apart by a fact, not by a degree: its real frame is identical, pixel for pixel, to
+the frame the prediction was made from although the arm moved (``FramePair.motion`` at least ``frozen_motion``
+rad). A working camera never delivers that (sensor noise alone changes pixels; in the simulator the moving arm
+does); a driver that re-sends its last buffer does. Such a pair scores ``FROZEN_SCORE``, above any threshold.
+
+Both features are normalised per camera and predicted offset by the model's usual value there (a running mean
 and mean absolute deviation, learned from the first ``warmup`` pairs or calibrated on normal
 episodes, then followed slowly on unalarmed pairs only, so a disturbance is not learned away). A
 pair's score is the sum of the positive z-scores, a batch's the largest pair score; ``SurpriseAlarm``
@@ -58,6 +63,10 @@ THRESHOLD = 7.0
 CLEAR = 4.0
 ON_COUNT = 1
 OFF_COUNT = 3
+#: Joint motion [rad] between an observation and a real frame over which an unchanged frame means a frozen camera.
+FROZEN_MOTION = 0.05
+#: Score of a frozen camera's pair: beyond any threshold's range (wam_node's surprise_threshold tops at 1000).
+FROZEN_SCORE = 1e4
 
 
 def _blurred(image: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarray:
@@ -67,6 +76,17 @@ def _blurred(image: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarr
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     x = image.astype(np.float32) / 255.0
     return cv2.GaussianBlur(x, (0, 0), sigma) if sigma > 0 else x
+
+
+def is_frozen(pair: FramePair, min_motion: float = FROZEN_MOTION) -> bool:
+    """The camera delivered the very frame the prediction was made from although the arm moved ``min_motion`` rad
+    or more in between (module docstring); False when the observed frame or the motion is unknown."""
+    if pair.observed is None or pair.motion is None or not pair.motion >= min_motion:
+        return False
+    real = pair.real
+    if real.shape[:2] != pair.observed.shape[:2]:  # the observed frame was kept at the predicted size (same resize)
+        real = cv2.resize(real, pair.observed.shape[1::-1], interpolation=cv2.INTER_AREA)
+    return bool(np.array_equal(real, pair.observed))
 
 
 def feature_maps(pair: FramePair, sigma: float = SIGMA) -> tuple[np.ndarray, np.ndarray | None]:
@@ -131,6 +151,7 @@ class PairScore:
     unexpected: float  # z-score of the real change nobody predicted
     missed: float  # z-score of the predicted change that did not happen (NaN without the observed frame)
     block: tuple[int, int]  # (row, col) of the image block of the larger of the two (grid x grid layout)
+    frozen: bool = False  # the camera's frame did not change although the arm moved (score FROZEN_SCORE)
 
 
 @dataclass
@@ -142,14 +163,17 @@ class SurpriseScorer:
     warmup: int = WARMUP
     rate: float = RATE
     min_scale: float = MIN_SCALE
+    frozen_motion: float = FROZEN_MOTION  # inf: no frozen-camera check
     learn: bool = True  # False: frozen statistics (calibrated ones are only used, not followed)
     learn_below: float = CLEAR  # pairs scoring this or more are not learned from
     stats: dict[str, ErrorStats] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.sigma >= 0 or self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0:
+        if not self.sigma >= 0 or self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0 \
+                or not self.frozen_motion > 0:
             raise ValueError(f"SurpriseScorer: bad settings sigma={self.sigma}, grid={self.grid}, "
-                             f"warmup={self.warmup}, rate={self.rate}, min_scale={self.min_scale}")
+                             f"warmup={self.warmup}, rate={self.rate}, min_scale={self.min_scale}, "
+                             f"frozen_motion={self.frozen_motion}")
 
     @staticmethod
     def key(camera: str, offset: float) -> str:
@@ -168,6 +192,9 @@ class SurpriseScorer:
 
     def score(self, pair: FramePair, alarmed: bool = False) -> PairScore:
         """The pair's surprise; learns from it unless it is surprising or ``alarmed`` (the alarm is on)."""
+        if is_frozen(pair, self.frozen_motion):  # a fact, not a degree: no statistics needed, none learned
+            nan = float("nan")
+            return PairScore(pair.camera, pair.offset, pair.real_stamp, FROZEN_SCORE, nan, nan, (0, 0), True)
         maps = block_maps(pair, self.sigma, self.grid)
         x = features(maps)
         st = self._stats(self.key(pair.camera, pair.offset))

@@ -203,8 +203,10 @@ class WamNode(GuardedNode):
         self._last_frame[camera] = stamp
         self.sync.add(camera, stamp, frame)
         if self.p["surprise_monitor"]:
+            with self._lock:  # the arm's joints as this frame was taken: a frozen camera shows none of their motion
+                q = None if self._q is None else self._q[self.arm_idx]
             with self._match_lock:
-                pairs = self.matcher.observe(camera, stamp, frame)
+                pairs = self.matcher.observe(camera, stamp, frame, q)
             if pairs:
                 self._on_pairs(pairs)
 
@@ -317,7 +319,8 @@ class WamNode(GuardedNode):
         self.pub_chunk.publish(trajectory_to_msg(traj))
         if self.p["surprise_monitor"] and pred.frames is not None and pred.frame_offsets is not None:
             with self._match_lock:
-                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images)
+                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images,
+                                 obs.joint_positions[self.arm_idx])
         want_strip = self.pub_frames.get_subscription_count() > 0 and bool(obs.images)
         want_markers = self.pub_path.get_subscription_count() > 0
         if not (want_strip or want_markers):
@@ -349,7 +352,7 @@ class WamNode(GuardedNode):
 
     def _surprise_monitor(self) -> SurpriseMonitor:
         """Scorer (calibrated from surprise_calibration, else learning during its warm-up) and alarm."""
-        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"])
+        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"], frozen_motion=self.p["surprise_frozen_motion"])
         if self.p["surprise_calibration"]:
             try:
                 scorer.load(self.p["surprise_calibration"])
@@ -385,6 +388,9 @@ class WamNode(GuardedNode):
         top = max((s for s in scores if np.isfinite(s.score)), key=lambda s: s.score, default=None)
         if top is None:
             return "warming up"
+        if top.frozen:
+            return (f"camera '{top.camera}' frozen: its frame +{top.offset:.1f}s after an observation is that "
+                    f"observation's, pixel for pixel, although the arm moved")
         return (f"camera '{top.camera}' +{top.offset:.1f}s: score {top.score:.1f} (unexpected change "
                 f"{top.unexpected:.1f}, predicted change not seen {top.missed:.1f}), most at image block {top.block}")
 
