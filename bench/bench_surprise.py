@@ -93,7 +93,7 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
         sched.finished(env.time)
     sched.reset()
     names = env.robot.actuated_joints
-    arm = [names.index(n) for n in env.robot.arm_joints]  # the joints whose motion a camera must show (not the gripper)
+    arm = [names.index(n) for n in env.robot.arm_joints]  # joints whose motion a camera shows (the frozen check)
     sm.set_joint_state(names, env.arm.actuated_positions(), env.time)
     sm.reset(env.time)
     matcher = PredictionMatcher(tolerance)
@@ -121,17 +121,19 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                     trace.moving.append(rel)
                 cams = tuple(c for c in CAMERAS if matcher.wants(c, now, 2.0 / camera_rate))
                 frames = render(cams)
-                pairs = []
+                pairs, stuck = [], []
                 for cam, img in frames.items():
-                    pairs += matcher.observe(cam, now, img, env.arm.actuated_positions()[arm])
+                    pairs += matcher.observe(cam, now, img)
+                    if monitor is not None and (s := monitor.frame(cam, now, img, env.arm.actuated_positions()[arm])):
+                        stuck.append(s)
                 for p in pairs:  # what the monitor saw, at the predicted size (for the disturbance's visibility)
                     trace.seen[(p.camera, round(p.real_stamp - start, 3))] = cv2.resize(
                         p.real, p.predicted.shape[1::-1], interpolation=cv2.INTER_AREA)
-                if pairs:
+                if pairs or stuck:
                     if keep_pairs:
                         trace.pairs += pairs
                     if monitor is not None:
-                        score, alarm, _ = monitor.update(pairs)
+                        score, alarm, _ = monitor.update(pairs, stuck)
                         trace.t.append(rel)
                         trace.score.append(score)
                         trace.alarm.append(alarm)
@@ -146,7 +148,7 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 pending = None
                 sm.add_chunk(chunk, now)
                 sched.finished(now, chunk.stamp, float(chunk.times[-1]))
-                matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images, obs.joint_positions[arm])
+                matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images)
             sm.set_joint_state(names, env.arm.actuated_positions(), now)
             cmd = sm.step(now)
             if cmd is not None:

@@ -142,22 +142,3 @@ def test_the_observed_frame_travels_with_its_pairs_at_the_predicted_size():
     by_cam = {p.camera: p for p in pairs}
     assert by_cam["scene"].observed.shape == (4, 4, 3) and (by_cam["scene"].observed == 99).all()
     assert by_cam["wrist"].observed is None  # no observed frame given for it
-
-
-def test_a_pair_carries_how_far_the_arm_moved_between_observation_and_real_frame():
-    # the frozen-camera check needs the robot's motion, measured, not predicted
-    m = PredictionMatcher(tolerance=0.05)
-    q0 = np.array([0.0, 0.5, -0.2])
-    m.add(0.0, [0.2, 0.4], {"scene": predicted([1, 2])}, {"scene": img(5)}, q0)
-    m.add(0.05, [0.2], {"wrist": predicted([3])}, {"wrist": img(5)})  # no joints given: motion unknown
-    out = []
-    for k, t in enumerate(np.arange(0.0, 0.5, 0.1)):
-        q = q0 + np.array([0.0, 0.1 * k, 0.0])
-        out += m.observe("scene", float(t), img(k), q)
-        out += m.observe("wrist", float(t) + 0.05, img(k), q)
-    motion = {(p.camera, p.offset): p.motion for p in out}
-    assert motion[("scene", 0.2)] == pytest.approx(0.2) and motion[("scene", 0.4)] == pytest.approx(0.4)
-    assert motion[("wrist", 0.2)] is None
-    m2 = PredictionMatcher(tolerance=0.05)
-    m2.add(0.0, [0.1], {"scene": predicted([1])}, None, q0)
-    assert [p.motion for p in feed(m2, "scene", np.arange(0.0, 0.2, 0.1))] == [None]  # frames without joints

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from wam_ros.monitoring.frozen_camera import FrozenCameraCheck
 from wam_ros.monitoring.prediction_matching import FramePair
 from wam_ros.monitoring.surprise import (
     FROZEN_SCORE,
@@ -15,7 +16,6 @@ from wam_ros.monitoring.surprise import (
     SurpriseMonitor,
     SurpriseScorer,
     block_maps,
-    is_frozen,
     pair_features,
 )
 from wam_ros.robot.model import RobotModel
@@ -35,8 +35,8 @@ def noisy(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def pair(predicted: np.ndarray, real: np.ndarray, camera: str = "scene", offset: float = 0.8,
-         stamp: float = 0.0, observed: np.ndarray | None = None, motion: float | None = None) -> FramePair:
-    return FramePair(camera, stamp - offset, offset, predicted, real, stamp, observed, motion)
+         stamp: float = 0.0, observed: np.ndarray | None = None) -> FramePair:
+    return FramePair(camera, stamp - offset, offset, predicted, real, stamp, observed)
 
 
 def with_patch(img: np.ndarray, row: int, col: int, size: int = 8, colour=(200, 30, 30)) -> np.ndarray:
@@ -109,25 +109,37 @@ def test_a_blocked_arm_scores_most_by_its_missed_change():
     assert blocked.missed > 8.0 and blocked.unexpected < 2.0 and blocked.score > 8.0
 
 
-def test_a_frame_identical_to_the_observation_while_the_arm_moved_is_a_frozen_camera():
-    before, after = with_patch(SCENE, 20, 10), with_patch(SCENE, 20, 30)
-    big = np.repeat(np.repeat(before, 4, 0), 4, 1)  # the real frame at the camera's size, as the node gets it
-    assert is_frozen(pair(after, big, observed=before, motion=0.3))
-    assert not is_frozen(pair(after, big, observed=before, motion=0.01))  # the arm rested: a still scene is no fault
-    assert not is_frozen(pair(after, big, observed=before))  # motion unknown (no joints given): never claimed
-    assert not is_frozen(pair(after, big, motion=0.3))  # no observed frame
-    one_off = before.copy()
+def test_a_picture_that_stays_identical_while_the_arm_moves_is_a_frozen_camera():
+    check = FrozenCameraCheck(min_motion=0.05)
+    big = np.repeat(np.repeat(SCENE, 4, 0), 4, 1)  # the frame at the camera's size, as the node gets it
+    q = np.zeros(6)
+    assert not check.update("scene", 0.0, big, q)
+    for k in range(1, 6):  # a still arm and a still picture: a still scene, no fault
+        assert not check.update("scene", 0.1 * k, big, q)
+    assert not check.update("scene", 0.6, big, q + np.array([0.03, 0, 0, 0, 0, 0]))  # moved less than min_motion
+    assert check.update("scene", 0.7, big, q + np.array([0.0, 0.06, 0, 0, 0, 0]))  # 0.06 rad and the picture unchanged
+    assert check.moved("scene") == pytest.approx(0.06) and check.unchanged_for("scene", 0.7) == pytest.approx(0.7)
+    assert not check.update("wrist", 0.7, big, q + 1.0)  # cameras are checked apart
+    one_off = big.copy()
     one_off[0, 0, 0] += 1  # a single pixel value changed: a live camera (sensor noise does as much)
-    assert not is_frozen(pair(after, one_off, observed=before, motion=0.3))
-    mon = SurpriseMonitor(trained(3.0), SurpriseAlarm(threshold=900.0, clear=400.0))
-    score, alarm, scores = mon.update([pair(after, after, observed=before, motion=0.3),
-                                       pair(after, big, camera="wrist", observed=before, motion=0.3)])
-    assert score == FROZEN_SCORE and alarm and [s.frozen for s in scores] == [False, True]  # above any threshold
-    assert scores[1].camera == "wrist" and math.isnan(scores[1].unexpected)
-    # a frozen camera is not a surprise to learn: the statistics did not move
-    assert "wrist@0.80" not in mon.scorer.stats or mon.scorer.stats["wrist@0.80"].count == 0
-    with pytest.raises(ValueError, match="frozen_motion"):
-        SurpriseScorer(frozen_motion=0.0)
+    assert not check.update("scene", 0.8, one_off, q + 0.5)
+    assert not check.update("scene", 0.9, one_off, q + 0.5)  # the new picture's count starts again
+    assert check.update("scene", 1.0, one_off, q + 0.6)
+    assert not check.update("scene", 1.1, one_off, None)  # joints unknown: nothing claimed, the count forgotten
+    assert not check.update("scene", 1.2, one_off, q + 1.0)
+    with pytest.raises(ValueError, match="min_motion"):
+        FrozenCameraCheck(min_motion=0.0)
+
+
+def test_a_frozen_camera_scores_above_any_threshold_without_statistics():
+    mon = SurpriseMonitor(SurpriseScorer(warmup=5), SurpriseAlarm(threshold=900.0, clear=400.0),
+                          FrozenCameraCheck(min_motion=0.05))
+    assert mon.frame("wrist", 0.0, SCENE, np.zeros(6)) is None
+    stuck = mon.frame("wrist", 0.5, SCENE, np.full(6, 0.2))
+    assert stuck is not None and stuck.frozen and stuck.score == FROZEN_SCORE and stuck.offset == pytest.approx(0.5)
+    score, alarm, scores = mon.update([pair(SCENE, noisy(SCENE, 3.0))], [stuck])  # the pair still warms up
+    assert score == FROZEN_SCORE and alarm and [s.frozen for s in scores] == [False, True]
+    assert "wrist@0.50" not in mon.scorer.stats  # nothing learned from it
 
 
 def test_statistics_are_kept_per_camera_and_offset_and_surprises_are_not_learned():

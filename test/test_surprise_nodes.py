@@ -66,6 +66,28 @@ def test_wam_node_publishes_surprise_and_alarms_when_reality_departs(ros, checkp
                  30)
 
 
+def test_a_frozen_camera_alarms_at_once_and_a_still_scene_does_not(ros, checkpoint):
+    # the FakeRobot's cameras deliver one unchanging picture (as a frozen driver would); while its joints stand
+    # still that is a still scene, no fault; once the first joint moves, the unchanged picture is a frozen camera
+    surprise = ros.collect(Vector3Stamped, "/wam/surprise")
+    diag = ros.collect(DiagnosticArray, "/diagnostics")
+    params = node_params(checkpoint, surprise_warmup=1000, surprise_frozen_motion=0.02)  # no scores: warming up
+    with FakeRobot(ros) as robot, NodeProcess("wam_ros.nodes.wam_node", params) as proc:
+        try:
+            wait_for(lambda: len(surprise) >= 6, 90)
+        except TimeoutError:
+            pytest.fail(f"no /wam/surprise; node output:\n{proc.output()}")
+        assert all(math.isnan(m.vector.x) and m.vector.z == 0.0 for m in surprise)  # still: warming up, no alarm
+        n_before, t0 = len(surprise), time.monotonic()
+        while time.monotonic() - t0 < 30 and not any(m.vector.z == 1.0 for m in list(surprise)[n_before:]):
+            robot.position = [0.1 + 0.3 * math.sin(time.monotonic() - t0)] + [0.1] * 7
+            time.sleep(0.05)
+        alarmed = [m for m in list(surprise)[n_before:] if m.vector.z == 1.0]
+        assert alarmed, f"no alarm: {[(m.vector.x, m.vector.z) for m in surprise]}\n{proc.output()}"
+        assert alarmed[0].vector.x >= 1000.0  # above any threshold, before any statistics were learned
+        wait_for(lambda: any("frozen" in st.message for st in statuses(diag, "surprise")), 30)
+
+
 class Streamer:
     """One-point commands at 50 Hz around the first measured position, to several bridges' command topics."""
 

@@ -43,9 +43,6 @@ class FramePair:
     #: the frame the prediction was made from (the observation at obs_stamp, at the predicted frame's size), when
     #: the caller gave it: what "nothing changed" looks like, so a change predicted but not seen can be told
     observed: np.ndarray | None = None
-    #: the largest change of the arm's joint positions [rad] between the observation and the real frame, when the
-    #: caller gave both: how much the robot moved, whatever the model predicted (a camera's check for a frozen image)
-    motion: float | None = None
 
     @property
     def target(self) -> float:
@@ -60,7 +57,6 @@ class _Pending:
     offset: float
     predicted: np.ndarray
     observed: np.ndarray | None = None
-    joints: np.ndarray | None = None
 
     @property
     def target(self) -> float:
@@ -91,7 +87,7 @@ class PredictionMatcher:
         self.max_pending = int(max_pending)
         self._max_history = int(max_history)
         self._pending: dict[str, list[_Pending]] = {}
-        self._frames: dict[str, deque[tuple[float, np.ndarray, np.ndarray | None]]] = {}  # (stamp, frame, joints)
+        self._frames: dict[str, deque[tuple[float, np.ndarray]]] = {}
         self._ready: dict[str, list[FramePair]] = {}
         self._newest = -np.inf  # newest stamp seen (prediction or frame): the clock for expiry
         self.matched = 0  # pairs handed out
@@ -100,28 +96,23 @@ class PredictionMatcher:
 
     # ------------------------------------------------------------------ inputs
     def add(self, obs_stamp: float, offsets: Sequence[float], frames: Mapping[str, np.ndarray],
-            observed: Mapping[str, np.ndarray] | None = None,
-            joints: Sequence[float] | None = None) -> None:  # fmt: skip
+            observed: Mapping[str, np.ndarray] | None = None) -> None:  # fmt: skip
         """Remember the predicted frames ``frames[camera][k]`` for ``obs_stamp + offsets[k]``; ``observed[camera]``
-        (any size) is the frame they were predicted from, kept at the predicted size and handed out with them;
-        ``joints`` the arm's joint positions at ``obs_stamp`` (with ``observe``'s, a pair's ``motion``)."""
+        (any size) is the frame they were predicted from, kept at the predicted size and handed out with them."""
         offsets = [float(o) for o in offsets]
-        q = None if joints is None else np.array(joints, float)
         for cam, stack in frames.items():
             if len(stack) != len(offsets):
                 raise ValueError(f"predicted frames for '{cam}': {len(stack)} frames for {len(offsets)} offsets")
             pend = self._pending.setdefault(cam, [])
             seen = None if observed is None or cam not in observed else _at_size(observed[cam], stack[0])
             for k, off in enumerate(offsets):
-                pend.append(_Pending(cam, float(obs_stamp), off, np.asarray(stack[k]), seen, q))
+                pend.append(_Pending(cam, float(obs_stamp), off, np.asarray(stack[k]), seen))
             self._resolve(cam)  # targets already passed (slow inference): matched from the history
         self._newest = max(self._newest, float(obs_stamp))
         self._expire()
 
-    def observe(self, camera: str, stamp: float, frame: np.ndarray,
-                joints: Sequence[float] | None = None) -> list[FramePair]:  # fmt: skip
-        """A real frame arrived: the pairs it (or, after a drop, a closer recent frame) resolves. ``joints``: the
-        arm's joint positions when it was taken (``add``'s, same order)."""
+    def observe(self, camera: str, stamp: float, frame: np.ndarray) -> list[FramePair]:
+        """A real frame arrived: the pairs it (or, after a drop, a closer recent frame) resolves."""
         stamp = float(stamp)
         hist = self._frames.setdefault(camera, deque(maxlen=self._max_history))
         if hist and stamp < hist[-1][0] - TIME_JUMP:
@@ -129,7 +120,7 @@ class PredictionMatcher:
             hist = self._frames.setdefault(camera, deque(maxlen=self._max_history))
         if hist and stamp <= hist[-1][0]:
             return self._ready.pop(camera, [])  # repeated or out-of-order frame: nothing new to resolve
-        hist.append((stamp, frame, None if joints is None else np.array(joints, float)))
+        hist.append((stamp, frame))
         while len(hist) > 1 and hist[0][0] < stamp - self.history:
             hist.popleft()
         self._newest = max(self._newest, stamp)
@@ -152,8 +143,11 @@ class PredictionMatcher:
     def frame_at(self, camera: str, stamp: float) -> tuple[float, np.ndarray] | None:
         """(stamp, frame) of the recent real frame of ``camera`` closest to ``stamp``, or None when none is within
         ``tolerance`` (the history keeps ``history`` seconds)."""
-        found = self._nearest(camera, stamp)
-        return None if found is None else found[:2]
+        hist = self._frames.get(camera)
+        if not hist:
+            return None
+        found = min(hist, key=lambda sf: abs(sf[0] - stamp))
+        return found if abs(found[0] - stamp) <= self.tolerance else None
 
     def stats(self) -> dict[str, int]:
         """Counts for diagnostics."""
@@ -168,21 +162,13 @@ class PredictionMatcher:
         self._newest = -np.inf
 
     # ------------------------------------------------------------------ internals
-    def _nearest(self, camera: str, stamp: float) -> tuple[float, np.ndarray, np.ndarray | None] | None:
-        """``frame_at``'s (stamp, frame) and the joints given with that frame."""
-        hist = self._frames.get(camera)
-        if not hist:
-            return None
-        found = min(hist, key=lambda h: abs(h[0] - stamp))
-        return found if abs(found[0] - stamp) <= self.tolerance else None
-
     def _period(self, camera: str) -> float:
         """The camera's frame period (the shortest recent stamp step: dropped or skipped frames only make
         steps longer), 0 while unknown."""
         hist = self._frames.get(camera)
         if not hist or len(hist) < 2:
             return 0.0
-        stamps = np.fromiter((h[0] for h in hist), float, len(hist))
+        stamps = np.fromiter((s for s, _ in hist), float, len(hist))
         return float(np.diff(stamps).min())
 
     def _resolve(self, camera: str) -> None:
@@ -197,15 +183,13 @@ class PredictionMatcher:
             if latest < p.target - half:  # a later frame may still come closer
                 keep.append(p)
                 continue
-            found = self._nearest(camera, p.target)
+            found = self.frame_at(camera, p.target)
             if found is None:
                 self.unmatched += 1
                 continue
-            real_stamp, real, q = found
-            motion = None if q is None or p.joints is None or q.shape != p.joints.shape else float(
-                np.abs(q - p.joints).max(initial=0.0))
+            real_stamp, real = found
             self._ready.setdefault(camera, []).append(
-                FramePair(camera, p.obs_stamp, p.offset, p.predicted, real, real_stamp, p.observed, motion))
+                FramePair(camera, p.obs_stamp, p.offset, p.predicted, real, real_stamp, p.observed))
             self.matched += 1
         self._pending[camera] = keep
 

@@ -18,10 +18,9 @@ Each is averaged over a ``grid`` x ``grid`` block layout and its largest block i
 change (a 3-pixel cube) is not averaged away by the rest of the frame. Without the observed frame only
 the squared error is known; it then stands for the first feature and the second is NaN.
 
-A **frozen camera** is told apart by a fact, not by a degree: its real frame is identical, pixel for pixel, to
-the frame the prediction was made from although the arm moved (``FramePair.motion`` at least ``frozen_motion``
-rad). A working camera never delivers that (sensor noise alone changes pixels; in the simulator the moving arm
-does); a driver that re-sends its last buffer does. Such a pair scores ``FROZEN_SCORE``, above any threshold.
+A **frozen camera** is told apart by a fact, not by a degree, and frame by frame rather than pair by pair:
+its picture stays identical while the arm moves (``wam_ros.monitoring.frozen_camera``; ``SurpriseMonitor.frame``).
+It scores ``FROZEN_SCORE``, above any threshold.
 
 Both features are normalised per camera and predicted offset by the model's usual value there (a running mean
 and mean absolute deviation, learned from the first ``warmup`` pairs or calibrated on normal
@@ -34,13 +33,14 @@ turns scores into an alarm with a threshold and hysteresis. Measured, with what 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from wam_ros.monitoring.frozen_camera import FrozenCameraCheck
 from wam_ros.monitoring.prediction_matching import FramePair
 
 #: Features of a pair, in this order: the real change nobody predicted, the predicted change that did not happen.
@@ -63,9 +63,7 @@ THRESHOLD = 7.0
 CLEAR = 4.0
 ON_COUNT = 1
 OFF_COUNT = 3
-#: Joint motion [rad] between an observation and a real frame over which an unchanged frame means a frozen camera.
-FROZEN_MOTION = 0.05
-#: Score of a frozen camera's pair: beyond any threshold's range (wam_node's surprise_threshold tops at 1000).
+#: Score of a frozen camera: beyond any threshold's range (wam_node's surprise_threshold tops at 1000).
 FROZEN_SCORE = 1e4
 
 
@@ -76,17 +74,6 @@ def _blurred(image: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarr
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     x = image.astype(np.float32) / 255.0
     return cv2.GaussianBlur(x, (0, 0), sigma) if sigma > 0 else x
-
-
-def is_frozen(pair: FramePair, min_motion: float = FROZEN_MOTION) -> bool:
-    """The camera delivered the very frame the prediction was made from although the arm moved ``min_motion`` rad
-    or more in between (module docstring); False when the observed frame or the motion is unknown."""
-    if pair.observed is None or pair.motion is None or not pair.motion >= min_motion:
-        return False
-    real = pair.real
-    if real.shape[:2] != pair.observed.shape[:2]:  # the observed frame was kept at the predicted size (same resize)
-        real = cv2.resize(real, pair.observed.shape[1::-1], interpolation=cv2.INTER_AREA)
-    return bool(np.array_equal(real, pair.observed))
 
 
 def feature_maps(pair: FramePair, sigma: float = SIGMA) -> tuple[np.ndarray, np.ndarray | None]:
@@ -151,7 +138,8 @@ class PairScore:
     unexpected: float  # z-score of the real change nobody predicted
     missed: float  # z-score of the predicted change that did not happen (NaN without the observed frame)
     block: tuple[int, int]  # (row, col) of the image block of the larger of the two (grid x grid layout)
-    frozen: bool = False  # the camera's frame did not change although the arm moved (score FROZEN_SCORE)
+    #: a frozen camera (score FROZEN_SCORE): its picture has not changed for ``offset`` s although the arm moved
+    frozen: bool = False
 
 
 @dataclass
@@ -163,17 +151,14 @@ class SurpriseScorer:
     warmup: int = WARMUP
     rate: float = RATE
     min_scale: float = MIN_SCALE
-    frozen_motion: float = FROZEN_MOTION  # inf: no frozen-camera check
     learn: bool = True  # False: frozen statistics (calibrated ones are only used, not followed)
     learn_below: float = CLEAR  # pairs scoring this or more are not learned from
     stats: dict[str, ErrorStats] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.sigma >= 0 or self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0 \
-                or not self.frozen_motion > 0:
+        if not self.sigma >= 0 or self.grid < 1 or self.warmup < 1 or not 0 < self.rate < 1 or not self.min_scale > 0:
             raise ValueError(f"SurpriseScorer: bad settings sigma={self.sigma}, grid={self.grid}, "
-                             f"warmup={self.warmup}, rate={self.rate}, min_scale={self.min_scale}, "
-                             f"frozen_motion={self.frozen_motion}")
+                             f"warmup={self.warmup}, rate={self.rate}, min_scale={self.min_scale}")
 
     @staticmethod
     def key(camera: str, offset: float) -> str:
@@ -192,9 +177,6 @@ class SurpriseScorer:
 
     def score(self, pair: FramePair, alarmed: bool = False) -> PairScore:
         """The pair's surprise; learns from it unless it is surprising or ``alarmed`` (the alarm is on)."""
-        if is_frozen(pair, self.frozen_motion):  # a fact, not a degree: no statistics needed, none learned
-            nan = float("nan")
-            return PairScore(pair.camera, pair.offset, pair.real_stamp, FROZEN_SCORE, nan, nan, (0, 0), True)
         maps = block_maps(pair, self.sigma, self.grid)
         x = features(maps)
         st = self._stats(self.key(pair.camera, pair.offset))
@@ -275,14 +257,26 @@ class SurpriseAlarm:
 
 @dataclass
 class SurpriseMonitor:
-    """Scorer + alarm for a stream of matched batches: ``update(pairs)`` -> (batch score, alarm, pair scores)."""
+    """Scorer + alarm for a stream of matched batches: ``update(pairs)`` -> (batch score, alarm, pair scores);
+    every camera frame goes through ``frame`` first (the frozen-camera check)."""
 
     scorer: SurpriseScorer = field(default_factory=SurpriseScorer)
     alarm: SurpriseAlarm = field(default_factory=SurpriseAlarm)
+    frozen: FrozenCameraCheck = field(default_factory=FrozenCameraCheck)
     last: list[PairScore] = field(default_factory=list)
 
-    def update(self, pairs: list[FramePair]) -> tuple[float, bool, list[PairScore]]:
-        scores = [self.scorer.score(p, alarmed=self.alarm.active) for p in pairs]
+    def frame(self, camera: str, stamp: float, image: np.ndarray, joints: Sequence[float] | None) -> PairScore | None:
+        """A camera frame and the arm's joints when it was taken: the frozen camera's score, to pass to ``update``
+        with the batch, or None."""
+        if not self.frozen.update(camera, stamp, image, joints):
+            return None
+        nan = float("nan")
+        return PairScore(camera, self.frozen.unchanged_for(camera, stamp), float(stamp), FROZEN_SCORE, nan, nan,
+                         (0, 0), True)
+
+    def update(self, pairs: list[FramePair], extra: Sequence[PairScore] = ()) -> tuple[float, bool, list[PairScore]]:
+        """Score ``pairs`` (plus ``frame``'s scores in ``extra``) as one batch and feed the alarm."""
+        scores = [self.scorer.score(p, alarmed=self.alarm.active) for p in pairs] + list(extra)
         finite = [s.score for s in scores if np.isfinite(s.score)]
         batch = max(finite) if finite else float("nan")
         self.last = scores

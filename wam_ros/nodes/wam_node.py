@@ -33,6 +33,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from wam_ros.camera.multi_camera_sync import CameraSynchronizer
 from wam_ros.camera.pinhole import CalibrationError, load_calibrations
 from wam_ros.control.inference_scheduler import InferenceScheduler
+from wam_ros.monitoring.frozen_camera import FrozenCameraCheck
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher
 from wam_ros.monitoring.surprise import PairScore, SurpriseAlarm, SurpriseMonitor, SurpriseScorer
 from wam_ros.params import wam_node as wam_node_params
@@ -206,9 +207,10 @@ class WamNode(GuardedNode):
             with self._lock:  # the arm's joints as this frame was taken: a frozen camera shows none of their motion
                 q = None if self._q is None else self._q[self.arm_idx]
             with self._match_lock:
-                pairs = self.matcher.observe(camera, stamp, frame, q)
-            if pairs:
-                self._on_pairs(pairs)
+                pairs = self.matcher.observe(camera, stamp, frame)
+                stuck = self.surprise.frame(camera, stamp, frame, q)
+            if pairs or stuck is not None:
+                self._on_pairs(pairs, [stuck] if stuck is not None else [])
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
@@ -319,8 +321,7 @@ class WamNode(GuardedNode):
         self.pub_chunk.publish(trajectory_to_msg(traj))
         if self.p["surprise_monitor"] and pred.frames is not None and pred.frame_offsets is not None:
             with self._match_lock:
-                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images,
-                                 obs.joint_positions[self.arm_idx])
+                self.matcher.add(obs.timestamp, pred.frame_offsets, pred.frames, obs.images)
         want_strip = self.pub_frames.get_subscription_count() > 0 and bool(obs.images)
         want_markers = self.pub_path.get_subscription_count() > 0
         if not (want_strip or want_markers):
@@ -344,15 +345,16 @@ class WamNode(GuardedNode):
         self._notes_said = len(notes)
 
     # ------------------------------------------------------------------ surprise
-    def _on_pairs(self, pairs: list[FramePair]) -> None:
-        """Predicted frames whose real frame has just arrived (image callback thread)."""
+    def _on_pairs(self, pairs: list[FramePair], frozen: list[PairScore]) -> None:
+        """Predicted frames whose real frame has just arrived, and a frozen camera's score (image callback thread)."""
         self._pairs_seen += len(pairs)
-        self._score_pairs(pairs)
-        self._show_pairs(pairs)
+        self._score_pairs(pairs, frozen)
+        if pairs:
+            self._show_pairs(pairs)
 
     def _surprise_monitor(self) -> SurpriseMonitor:
         """Scorer (calibrated from surprise_calibration, else learning during its warm-up) and alarm."""
-        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"], frozen_motion=self.p["surprise_frozen_motion"])
+        scorer = SurpriseScorer(warmup=self.p["surprise_warmup"])
         if self.p["surprise_calibration"]:
             try:
                 scorer.load(self.p["surprise_calibration"])
@@ -361,13 +363,14 @@ class WamNode(GuardedNode):
         if self.p["surprise_clear"] > self.p["surprise_threshold"]:
             raise ParameterError(f"parameter 'surprise_clear' = {self.p['surprise_clear']}: must not exceed "
                                  f"surprise_threshold ({self.p['surprise_threshold']})")
-        return SurpriseMonitor(scorer, SurpriseAlarm(self.p["surprise_threshold"], self.p["surprise_clear"]))
+        return SurpriseMonitor(scorer, SurpriseAlarm(self.p["surprise_threshold"], self.p["surprise_clear"]),
+                               FrozenCameraCheck(self.p["surprise_frozen_motion"]))
 
-    def _score_pairs(self, pairs: list[FramePair]) -> None:
+    def _score_pairs(self, pairs: list[FramePair], frozen: list[PairScore]) -> None:
         """Score the batch, publish it on /wam/surprise (x = score, y = threshold, z = alarm), say alarms."""
         with self._match_lock:  # image callbacks of several cameras may run at once
             was = self.surprise.alarm.active
-            score, alarm, scores = self.surprise.update(pairs)
+            score, alarm, scores = self.surprise.update(pairs, frozen)
             self._surprise_last = (score, alarm, scores)
         msg = Vector3Stamped()
         msg.header.stamp = sec_to_time(max(s.stamp for s in scores))  # when reality was seen
@@ -389,8 +392,7 @@ class WamNode(GuardedNode):
         if top is None:
             return "warming up"
         if top.frozen:
-            return (f"camera '{top.camera}' frozen: its frame +{top.offset:.1f}s after an observation is that "
-                    f"observation's, pixel for pixel, although the arm moved")
+            return f"camera '{top.camera}' frozen: its picture has not changed for {top.offset:.1f} s as the arm moved"
         return (f"camera '{top.camera}' +{top.offset:.1f}s: score {top.score:.1f} (unexpected change "
                 f"{top.unexpected:.1f}, predicted change not seen {top.missed:.1f}), most at image block {top.block}")
 

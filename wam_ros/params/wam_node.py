@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from wam_ros.camera.config import DEFAULT_CAMERAS
 from wam_ros.control.inference_scheduler import MIN_INTERVAL, MODES, RATE, THRESHOLD
+from wam_ros.monitoring.frozen_camera import FROZEN_MOTION as SURPRISE_FROZEN_MOTION
 from wam_ros.monitoring.surprise import CLEAR as SURPRISE_CLEAR
-from wam_ros.monitoring.surprise import FROZEN_MOTION as SURPRISE_FROZEN_MOTION
 from wam_ros.monitoring.surprise import THRESHOLD as SURPRISE_THRESHOLD
 from wam_ros.monitoring.surprise import WARMUP as SURPRISE_WARMUP
 from wam_ros.params import Param
@@ -77,9 +77,9 @@ PARAMS: list[Param] = [
           "at most surprise_threshold)", range=(0.0, 1000.0), dynamic=True),
     Param("surprise_warmup", SURPRISE_WARMUP, "pairs per camera and offset learned before scores are reported "
           "(without a calibration)", range=(1, 100000)),
-    Param("surprise_frozen_motion", SURPRISE_FROZEN_MOTION, "a camera whose frame stays identical, pixel for pixel, "
-          "while the arm's joints move this much [rad] between an observation and its predicted time is frozen: "
-          "that pair scores far above any threshold", range=(0.001, 10.0)),
+    Param("surprise_frozen_motion", SURPRISE_FROZEN_MOTION, "a camera whose picture stays identical, pixel for "
+          "pixel, while the arm's joints move this much [rad] is frozen: it scores far above any threshold",
+          range=(0.001, 10.0)),
     Param("surprise_calibration", "", "JSON of the model's usual error from normal episodes "
           "(bench/bench_surprise.py --save-calibration); empty: learned online during the warm-up"),
     *ROBOT_PARAMS,
