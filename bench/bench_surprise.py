@@ -4,10 +4,10 @@ Run: .venv/bin/python bench/bench_surprise.py [--checkpoint DIR] [--episodes 10]
 
 Method (headless, no ROS): the simulated arm runs the tiny WAM closed loop (``ClosedLoop``'s
 scheduler and chunk smoother, a fixed ``--compute`` s per inference) on simulation time;
-both cameras are rendered at sim_robot_node's size for each observation, and at its frame
-times (``camera_rate``) whenever a predicted frame waits for one (``PredictionMatcher.wants``:
-the others could not be paired, so they are not rendered); the real frames and each chunk's
-predicted frames go to the same ``PredictionMatcher`` + ``SurpriseMonitor`` wam_node runs.
+both cameras are rendered at sim_robot_node's size for each observation and at its frame times
+(``camera_rate``); the real frames and each chunk's predicted frames go to the same
+``PredictionMatcher`` + ``SurpriseMonitor`` wam_node runs (calibration episodes render only the frames
+a predicted frame waits for, ``PredictionMatcher.wants``: they give the same pairs).
 
 * Calibration: ``--calibration`` normal episodes (seeds from 2000) give the usual error per
   camera, offset and block (``SurpriseScorer.calibrate``).
@@ -49,6 +49,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from wam_ros.monitoring.frozen_camera import FROZEN_MOTION, FrozenCameraCheck  # noqa: E402
 from wam_ros.monitoring.prediction_matching import FramePair, PredictionMatcher  # noqa: E402
 from wam_ros.monitoring.surprise import SurpriseAlarm, SurpriseMonitor, SurpriseScorer, pair_features  # noqa: E402
 from wam_ros.params import defaults  # noqa: E402
@@ -119,7 +120,10 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
                 next_frame += 1.0 / camera_rate
                 if np.abs(env.arm.actuated_velocities()[:-1]).max() > moving:  # arm joints (not the gripper)
                     trace.moving.append(rel)
-                cams = tuple(c for c in CAMERAS if matcher.wants(c, now, 2.0 / camera_rate))
+                # with a monitor, every frame (its frozen-camera check sees each, as in wam_node); without, only
+                # the frames that may be paired (calibration: the pairs are the same)
+                cams = CAMERAS if monitor is not None else tuple(
+                    c for c in CAMERAS if matcher.wants(c, now, 2.0 / camera_rate))
                 frames = render(cams)
                 pairs, stuck = [], []
                 for cam, img in frames.items():
@@ -233,6 +237,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="block error a perfect prediction would show, above which a disturbance counts as visible")
     ap.add_argument("--threshold", type=float, default=SurpriseAlarm.threshold)
     ap.add_argument("--clear", type=float, default=SurpriseAlarm.clear)
+    ap.add_argument("--frozen-motion", type=float, default=FROZEN_MOTION,
+                    help="arm motion [rad] under an unchanged picture that makes a camera frozen (wam_node's "
+                         "surprise_frozen_motion)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-calibration", type=Path, default=None, help="write the calibrated statistics (JSON)")
     ap.add_argument("--dump", type=Path, default=None, help="write every episode's score trace (JSON)")
@@ -257,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
         cal_max = calibration_max(scorer, cals, a.onset[0])
 
         def monitor() -> SurpriseMonitor:  # a new episode: the calibrated statistics, a new scene
-            return SurpriseMonitor(copy.deepcopy(scorer), SurpriseAlarm(a.threshold, a.clear))
+            return SurpriseMonitor(copy.deepcopy(scorer), SurpriseAlarm(a.threshold, a.clear),
+                                   FrozenCameraCheck(a.frozen_motion))
 
         seeds = range(a.first_seed, a.first_seed + a.episodes)
         normal = [run_episode(loop, s, a.duration, a.compute, monitor(), None, None, rate, tol, moving=a.moving)
@@ -280,7 +288,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"checkpoint {a.checkpoint}; {a.calibration} calibration episodes, {a.episodes} normal + {a.episodes} "
           f"per kind, {a.duration:g} s each; onset in [{a.onset[0]:g}, {a.onset[1]:g}] s while the arm moves "
           f"(> {a.moving:g} rad/s); windows {a.window:g} s; "
-          f"threshold {a.threshold:g} (clear {a.clear:g}); {time.monotonic() - t0:.0f} s\n")
+          f"threshold {a.threshold:g} (clear {a.clear:g}); frozen camera at {a.frozen_motion:g} rad; "
+          f"{time.monotonic() - t0:.0f} s\n")
     print(f"calibration episodes (the threshold's basis): largest batch score after {a.onset[0]:g} s {cal_max:.2f}\n")
     if still:
         print(f"seeds whose arm never moves faster than {a.moving:g} rad/s within the onset range (not disturbed): "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Joint motion [rad] of the arm while a camera's picture stays identical, from which the camera counts as frozen.
-FROZEN_MOTION = 0.05
+FROZEN_MOTION = 0.02
 
 
 @dataclass
