@@ -123,18 +123,21 @@ def test_a_picture_that_stays_identical_while_the_arm_moves_is_a_frozen_camera()
     one_off = big.copy()
     one_off[0, 0, 0] += 1  # a single pixel value changed: a live camera (sensor noise does as much)
     assert not check.update("scene", 0.8, one_off, q + 0.5)
-    assert not check.update("scene", 0.9, one_off, q + 0.5)  # the new picture's count starts again
-    assert check.update("scene", 1.0, one_off, q + 0.6)
+    assert not check.update("scene", 0.9, one_off, q + 0.6)  # one frame re-sent as the arm moved: a hiccup
+    assert check.update("scene", 1.0, one_off, q + 0.6)  # the third frame of it: frozen
     assert not check.update("scene", 1.1, one_off, None)  # joints unknown: nothing claimed, the count forgotten
     assert not check.update("scene", 1.2, one_off, q + 1.0)
     with pytest.raises(ValueError, match="min_motion"):
         FrozenCameraCheck(min_motion=0.0)
+    with pytest.raises(ValueError, match="min_frames"):
+        FrozenCameraCheck(min_frames=1)
 
 
 def test_a_frozen_camera_scores_above_any_threshold_without_statistics():
     mon = SurpriseMonitor(SurpriseScorer(warmup=5), SurpriseAlarm(threshold=900.0, clear=400.0),
                           FrozenCameraCheck(min_motion=0.05))
     assert mon.frame("wrist", 0.0, SCENE, np.zeros(6)) is None
+    assert mon.frame("wrist", 0.25, SCENE, np.full(6, 0.1)) is None
     stuck = mon.frame("wrist", 0.5, SCENE, np.full(6, 0.2))
     assert stuck is not None and stuck.frozen and stuck.score == FROZEN_SCORE and stuck.offset == pytest.approx(0.5)
     score, alarm, scores = mon.update([pair(SCENE, noisy(SCENE, 3.0))], [stuck])  # the pair still warms up

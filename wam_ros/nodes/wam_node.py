@@ -385,14 +385,14 @@ class WamNode(GuardedNode):
         elif was and not alarm:
             self.get_logger().info(f"surprise alarm cleared (score {score:.1f})")
 
-    @staticmethod
-    def _surprise_text(scores: list[PairScore]) -> str:
+    def _surprise_text(self, scores: list[PairScore]) -> str:
         """The most surprising pair of a batch, named: camera, offset, score, block."""
         top = max((s for s in scores if np.isfinite(s.score)), key=lambda s: s.score, default=None)
         if top is None:
             return "warming up"
         if top.frozen:
-            return f"camera '{top.camera}' frozen: its picture has not changed for {top.offset:.1f} s as the arm moved"
+            return (f"camera '{top.camera}' frozen: its picture has not changed for {top.offset:.1f} s as the arm "
+                    f"moved {self.surprise.frozen.moved(top.camera):.2f} rad")
         return (f"camera '{top.camera}' +{top.offset:.1f}s: score {top.score:.1f} (unexpected change "
                 f"{top.unexpected:.1f}, predicted change not seen {top.missed:.1f}), most at image block {top.block}")
 
