@@ -219,6 +219,30 @@ def calibration_max(scorer: SurpriseScorer, cals: list[Trace], after: float) -> 
     return float(best)
 
 
+def sim_loop(checkpoint: str) -> tuple[ClosedLoop, float, float]:
+    """The headless closed loop as wam_node and sim_robot_node run it: (loop, camera rate, match tolerance)."""
+    sim, wam = defaults(SIM_PARAMS), defaults(WAM_PARAMS)
+    env = SimEnv()
+    policy = TinyWamPolicy(checkpoint, device="cpu", joint_names=env.robot.actuated_joints)
+    # wam_node's trigger: the next chunk is inferred before the last predicted frame's time, as in the graph
+    loop = ClosedLoop(env, policy, LoopConfig(image_size=(sim["image_height"], sim["image_width"]),
+                                              trigger_threshold=wam["trigger_threshold"]))
+    return loop, sim["camera_rate"], wam["surprise_match_tolerance"]
+
+
+def calibrate(loop: ClosedLoop, episodes: int, duration: float = 10.0, compute: float = 0.15,
+              first_seed: int = 2000) -> tuple[SurpriseScorer, list[Trace]]:
+    """The usual values from ``episodes`` normal episodes (seeds from ``first_seed``): the scorer and the traces."""
+    sim, wam = defaults(SIM_PARAMS), defaults(WAM_PARAMS)
+    scorer = SurpriseScorer()
+    cals = [run_episode(loop, seed, duration, compute, None, None, None, sim["camera_rate"],
+                        wam["surprise_match_tolerance"], keep_pairs=True)
+            for seed in range(first_seed, first_seed + episodes)]  # fmt: skip
+    for cal in cals:
+        scorer.calibrate(cal.pairs)
+    return scorer, cals
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT)
@@ -245,20 +269,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dump", type=Path, default=None, help="write every episode's score trace (JSON)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    sim, wam = defaults(SIM_PARAMS), defaults(WAM_PARAMS)
-    env = SimEnv()
-    policy = TinyWamPolicy(a.checkpoint, device="cpu", joint_names=env.robot.actuated_joints)
-    # wam_node's trigger: the next chunk is inferred before the last predicted frame's time, as in the graph
-    loop = ClosedLoop(env, policy, LoopConfig(image_size=(sim["image_height"], sim["image_width"]),
-                                              trigger_threshold=wam["trigger_threshold"]))
-    rate, tol = sim["camera_rate"], wam["surprise_match_tolerance"]
+    loop, rate, tol = sim_loop(a.checkpoint)
     t0 = time.monotonic()
     try:
-        scorer = SurpriseScorer()
-        cals = [run_episode(loop, seed, a.duration, a.compute, None, None, None, rate, tol, keep_pairs=True)
-                for seed in range(2000, 2000 + a.calibration)]
-        for cal in cals:
-            scorer.calibrate(cal.pairs)
+        scorer, cals = calibrate(loop, a.calibration, a.duration, a.compute)
         if a.save_calibration:
             scorer.save(a.save_calibration)
         cal_max = calibration_max(scorer, cals, a.onset[0])

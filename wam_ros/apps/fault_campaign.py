@@ -442,17 +442,14 @@ def _ros():  # late imports: the judging part above stays importable without ROS
     import rclpy  # noqa: F401
     from builtin_interfaces.msg import Duration
     from diagnostic_msgs.msg import DiagnosticArray
-    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-    from rcl_interfaces.srv import SetParameters
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Bool, String
     from std_srvs.srv import Trigger
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-    return dict(Duration=Duration, DiagnosticArray=DiagnosticArray, Parameter=Parameter,
-                ParameterType=ParameterType, ParameterValue=ParameterValue, SetParameters=SetParameters,
-                JointState=JointState, Bool=Bool, String=String, Trigger=Trigger,
-                JointTrajectory=JointTrajectory, JointTrajectoryPoint=JointTrajectoryPoint)  # fmt: skip
+    return dict(Duration=Duration, DiagnosticArray=DiagnosticArray, JointState=JointState, Bool=Bool,
+                String=String, Trigger=Trigger, JointTrajectory=JointTrajectory,
+                JointTrajectoryPoint=JointTrajectoryPoint)  # fmt: skip
 
 
 class Probe:
@@ -586,13 +583,7 @@ class Probe:
         return (None, "no answer") if res is None else (bool(res.success), res.message)
 
     def set_param(self, node: str, name: str, value: float) -> tuple[bool, str]:
-        m = self.m
-        pv = m["ParameterValue"](type=m["ParameterType"].PARAMETER_DOUBLE, double_value=float(value))
-        req = m["SetParameters"].Request(parameters=[m["Parameter"](name=name, value=pv)])
-        res = self.call(m["SetParameters"], f"{node}/set_parameters", req, resend_after=self._bg.RESEND_AFTER)
-        if res is None:
-            return False, "no answer"
-        return bool(res.results[0].successful), res.results[0].reason
+        return self._bg.set_parameter(node, name, float(value))
 
     # ------------------------------------------------------------------ messages
     def command(self, q: np.ndarray | list[list[float]], times: list[float] | None = None,

@@ -55,6 +55,18 @@ class BackgroundNode:
                 time.sleep(0.002)
         return None
 
+    def set_parameter(self, node: str, name: str, value: Any, timeout: float = 10.0) -> tuple[bool, str]:
+        """Set parameter ``name`` of ``node`` (its type from ``value``; idempotent, so an unanswered request is
+        resent): (successful, the node's reason or why there was no answer)."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        req = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        res = self.call(SetParameters, f"{node}/set_parameters", req, timeout, resend_after=self.RESEND_AFTER)
+        if res is None:
+            return False, f"{node}/set_parameters did not answer within {timeout:.0f} s"
+        return bool(res.results[0].successful), res.results[0].reason
+
     def _spin(self) -> None:
         while self.context.ok():
             try:
