@@ -142,3 +142,19 @@ def test_the_observed_frame_travels_with_its_pairs_at_the_predicted_size():
     by_cam = {p.camera: p for p in pairs}
     assert by_cam["scene"].observed.shape == (4, 4, 3) and (by_cam["scene"].observed == 99).all()
     assert by_cam["wrist"].observed is None  # no observed frame given for it
+
+
+def test_a_new_episode_refuses_predictions_from_observations_before_it():
+    # a simulator reset teleports the world; a prediction still being computed from the old world must not be
+    # compared with the new one's frames
+    m = PredictionMatcher(tolerance=0.05)
+    feed(m, "scene", np.arange(0.0, 1.0, 0.1))
+    m.add(0.5, [0.2], {"scene": predicted([1])})
+    m.clear(since=0.95)  # the episode starts at 0.95: the pending prediction is gone ...
+    m.add(0.9, [0.2], {"scene": predicted([2])})  # ... and one from before the start, arriving late, refused
+    m.add(1.0, [0.2], {"scene": predicted([3])})
+    pairs = feed(m, "scene", np.arange(1.0, 1.4, 0.1))
+    assert [(p.obs_stamp, int(p.predicted[0, 0, 0])) for p in pairs] == [(1.0, 3)]
+    m.clear()  # a plain clear (a jump in time) refuses nothing
+    m.add(0.0, [0.1], {"scene": predicted([4])})
+    assert m.pending() == 1

@@ -90,6 +90,7 @@ class PredictionMatcher:
         self._frames: dict[str, deque[tuple[float, np.ndarray]]] = {}
         self._ready: dict[str, list[FramePair]] = {}
         self._newest = -np.inf  # newest stamp seen (prediction or frame): the clock for expiry
+        self._since = -np.inf  # the episode's start (``clear``): earlier observations' predictions are refused
         self.matched = 0  # pairs handed out
         self.unmatched = 0  # targets with no real frame within tolerance
         self.expired = 0  # predictions dropped unresolved (older than horizon, or over max_pending)
@@ -100,6 +101,8 @@ class PredictionMatcher:
         """Remember the predicted frames ``frames[camera][k]`` for ``obs_stamp + offsets[k]``; ``observed[camera]``
         (any size) is the frame they were predicted from, kept at the predicted size and handed out with them."""
         offsets = [float(o) for o in offsets]
+        if obs_stamp < self._since:  # predicted from the world before the reset
+            return
         for cam, stack in frames.items():
             if len(stack) != len(offsets):
                 raise ValueError(f"predicted frames for '{cam}': {len(stack)} frames for {len(offsets)} offsets")
@@ -154,12 +157,14 @@ class PredictionMatcher:
         return {"matched": self.matched, "unmatched": self.unmatched, "expired": self.expired,
                 "pending": self.pending()}
 
-    def clear(self) -> None:
-        """Forget everything pending and seen (a new episode, a jump in time)."""
+    def clear(self, since: float | None = None) -> None:
+        """Forget everything pending and seen (a new episode, a jump in time). ``since``: the new episode's start;
+        predictions made from observations before it, still being computed, are refused when they come."""
         self._pending.clear()
         self._frames.clear()
         self._ready.clear()
         self._newest = -np.inf
+        self._since = -np.inf if since is None else float(since)
 
     # ------------------------------------------------------------------ internals
     def _period(self, camera: str) -> float:

@@ -96,7 +96,7 @@ class WamNode(GuardedNode):
         self.cameras = list(self.p["cameras"])
         if not self.cameras or len(set(self.cameras)) != len(self.cameras):
             raise ParameterError(f"parameter 'cameras' = {self.cameras}: must be a non-empty list of unique names")
-        self._scene: dict | None = None  # the sim's scene state, for the expert backend
+        self._scene: dict | None = None  # the sim's scene state: the expert backend's input, its episode's resets
         try:
             self.policy: Policy = build_policy(self.p, self.robot, self.cameras, scene_source=lambda: self._scene)
         except PolicyConfigError as exc:
@@ -143,7 +143,7 @@ class WamNode(GuardedNode):
         # Both a latched and a volatile subscription: `ros2 topic pub` (volatile) and the sim (latched) both work.
         self.create_subscription(String, "/wam/instruction", self._on_instruction, qos.LATCHED)
         self.create_subscription(String, "/wam/instruction", self._on_instruction, qos.COMMAND)
-        if self.p["backend"] == "expert":
+        if self.p["backend"] == "expert" or self.p["surprise_monitor"]:  # the expert's input; a simulator's resets
             self.create_subscription(String, "/sim/scene_state", self._on_scene, qos.LATCHED)
 
         self.diag = Diagnostics(self, hardware_id=f"wam:{self.p['backend']}")
@@ -229,15 +229,29 @@ class WamNode(GuardedNode):
                 self._reset_pending = True
                 self._task_since = self._now()
                 self.scheduler.reset()
-        if changed:  # a new task (episode): what was predicted for the old one is no reference for reality
-            with self._match_lock:
-                self.matcher.clear()
+        if changed:
+            self._forget_predictions()
+
+    def _forget_predictions(self, since: float | None = None) -> None:
+        """A new task or a new simulated episode (starting at ``since``): what was predicted for the old world is
+        no reference for the new one (a reset teleports arm and cubes), and an alarm about the old one is over."""
+        with self._match_lock:
+            self.matcher.clear(since)
+            self.surprise.alarm.reset()
 
     def _on_scene(self, msg: String) -> None:
         try:
-            self._scene = json.loads(msg.data)
+            scene = json.loads(msg.data)
         except json.JSONDecodeError:
             self._warning = "unparseable /sim/scene_state"
+            return
+        before, self._scene = self._scene, scene
+        if isinstance(scene, dict) and isinstance(before, dict) and scene.get("episode") != before.get("episode"):
+            try:
+                since = float(scene["stamp"]) - float(scene["episode_time"])
+            except (KeyError, TypeError, ValueError):
+                since = None
+            self._forget_predictions(since)
 
     # ------------------------------------------------------------------ trigger
     def _observation(self, now: float) -> Observation | None:
