@@ -7,6 +7,7 @@ here); the bridge commands the simulated arm (sim_robot_node, cameras off)."""
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -86,6 +87,17 @@ def test_a_frozen_camera_alarms_at_once_and_a_still_scene_does_not(ros, checkpoi
         assert alarmed, f"no alarm: {[(m.vector.x, m.vector.z) for m in surprise]}\n{proc.output()}"
         assert alarmed[0].vector.x >= 1000.0  # above any threshold, before any statistics were learned
         wait_for(lambda: any("frozen" in st.message for st in statuses(diag, "surprise")), 30)
+        # the arm stops; the picture stays frozen, so the alarm stays on ...
+        time.sleep(1.0)
+        assert list(surprise)[-1].vector.z == 1.0
+        # ... until a simulator reset starts a new episode: the old world's predictions and alarm are forgotten
+        scene = ros.node.create_publisher(String, "/sim/scene_state", LATCHED)
+        for episode in (1, 2):
+            scene.publish(String(data=json.dumps({"episode": episode, "stamp": 0.0, "episode_time": 0.0})))
+            time.sleep(0.5)
+        n_reset = len(surprise)
+        wait_for(lambda: len(surprise) >= n_reset + 5, 30)
+        assert all(m.vector.z == 0.0 for m in list(surprise)[n_reset:])
 
 
 class Streamer:

@@ -69,3 +69,7 @@ class FrozenCameraCheck:
         """How far [rad] the arm has moved while the picture of ``camera`` stayed identical."""
         last = self._cams.get(camera)
         return 0.0 if last is None else last.moved
+
+    def clear(self) -> None:
+        """Forget every camera's picture (a new episode: the world was replaced)."""
+        self._cams.clear()

@@ -238,6 +238,7 @@ class WamNode(GuardedNode):
         with self._match_lock:
             self.matcher.clear(since)
             self.surprise.alarm.reset()
+            self.surprise.frozen.clear()
 
     def _on_scene(self, msg: String) -> None:
         try:
