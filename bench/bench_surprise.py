@@ -94,7 +94,7 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
         sched.finished(env.time)
     sched.reset()
     names = env.robot.actuated_joints
-    arm = [names.index(n) for n in env.robot.arm_joints]  # joints whose motion a camera shows (the frozen check)
+    arm = [names.index(n) for n in env.robot.arm_joints]  # joints whose motion a camera shows (not the gripper)
     sm.set_joint_state(names, env.arm.actuated_positions(), env.time)
     sm.reset(env.time)
     matcher = PredictionMatcher(tolerance)
@@ -116,19 +116,20 @@ def run_episode(loop: ClosedLoop, seed: int, duration: float, compute: float, mo
             if disturbance is not None and not applied and rel >= onset:
                 disturbance.apply(env.arm)
                 applied = True
-            if now >= next_frame - 1e-9:  # the camera's frame time: rendered only when it may be paired
+            if now >= next_frame - 1e-9:  # the camera's frame time
                 next_frame += 1.0 / camera_rate
-                if np.abs(env.arm.actuated_velocities()[:-1]).max() > moving:  # arm joints (not the gripper)
+                if np.abs(env.arm.actuated_velocities()[arm]).max() > moving:
                     trace.moving.append(rel)
                 # with a monitor, every frame (its frozen-camera check sees each, as in wam_node); without, only
                 # the frames that may be paired (calibration: the pairs are the same)
                 cams = CAMERAS if monitor is not None else tuple(
                     c for c in CAMERAS if matcher.wants(c, now, 2.0 / camera_rate))
                 frames = render(cams)
+                q_arm = env.arm.actuated_positions()[arm]
                 pairs, stuck = [], []
                 for cam, img in frames.items():
                     pairs += matcher.observe(cam, now, img)
-                    if monitor is not None and (s := monitor.frame(cam, now, img, env.arm.actuated_positions()[arm])):
+                    if monitor is not None and (s := monitor.frame(cam, now, img, q_arm)):
                         stuck.append(s)
                 for p in pairs:  # what the monitor saw, at the predicted size (for the disturbance's visibility)
                     trace.seen[(p.camera, round(p.real_stamp - start, 3))] = cv2.resize(
@@ -230,13 +231,11 @@ def sim_loop(checkpoint: str) -> tuple[ClosedLoop, float, float]:
     return loop, sim["camera_rate"], wam["surprise_match_tolerance"]
 
 
-def calibrate(loop: ClosedLoop, episodes: int, duration: float = 10.0, compute: float = 0.15,
-              first_seed: int = 2000) -> tuple[SurpriseScorer, list[Trace]]:
+def calibrate(loop: ClosedLoop, episodes: int, camera_rate: float, tolerance: float, duration: float = 10.0,
+              compute: float = 0.15, first_seed: int = 2000) -> tuple[SurpriseScorer, list[Trace]]:
     """The usual values from ``episodes`` normal episodes (seeds from ``first_seed``): the scorer and the traces."""
-    sim, wam = defaults(SIM_PARAMS), defaults(WAM_PARAMS)
     scorer = SurpriseScorer()
-    cals = [run_episode(loop, seed, duration, compute, None, None, None, sim["camera_rate"],
-                        wam["surprise_match_tolerance"], keep_pairs=True)
+    cals = [run_episode(loop, seed, duration, compute, None, None, None, camera_rate, tolerance, keep_pairs=True)
             for seed in range(first_seed, first_seed + episodes)]  # fmt: skip
     for cal in cals:
         scorer.calibrate(cal.pairs)
@@ -272,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     loop, rate, tol = sim_loop(a.checkpoint)
     t0 = time.monotonic()
     try:
-        scorer, cals = calibrate(loop, a.calibration, a.duration, a.compute)
+        scorer, cals = calibrate(loop, a.calibration, rate, tol, a.duration, a.compute)
         if a.save_calibration:
             scorer.save(a.save_calibration)
         cal_max = calibration_max(scorer, cals, a.onset[0])

@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(2)
     t0 = time.monotonic()
-    loop, _, _ = sim_loop(a.checkpoint)
+    loop, rate, tol = sim_loop(a.checkpoint)
     try:
-        scorer, _ = calibrate(loop, a.calibration)
+        scorer, _ = calibrate(loop, a.calibration, rate, tol)
     finally:
         loop.close()
     calib = Path(tempfile.mkdtemp(prefix="surprise_calibration_")) / "calibration.json"
